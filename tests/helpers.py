@@ -1,0 +1,28 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PERIODIC = "the quick brown fox jumps over the lazy dog.\n"
+
+
+def tiny_config(tmp_path: Path, corpus: Path, **changes):
+    from trainer.config import TrainConfig
+
+    base = dict(corpus=str(corpus), run_dir=str(tmp_path / "run"), hidden=32, layers=1, seq_len=32,
+                batch_size=8, lr=1e-2, warmup_steps=5, max_steps=60, eval_every=30, sample_chars=40,
+                log_every=10, dropout=0.0, seed=3)
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
+    """Run the real `rnnbot` entry point in a subprocess."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,85 @@
+"""The `rnnbot` command line, run as a real subprocess."""
+
+import json
+
+import pytest
+
+from tests.helpers import run_cli
+
+
+def assert_clean_error(proc, *fragments):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("rnnbot: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_prepare_prints_size_and_vocabulary(tmp_path):
+    out = tmp_path / "kjv.txt"
+    proc = run_cli("prepare", "--corpus", "kjv", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "characters: 4,303,159" in proc.stdout
+    assert "vocabulary: 75 distinct characters" in proc.stdout
+    assert out.read_text(encoding="utf-8").startswith("1:1 In the beginning God created")
+
+
+def test_train_sample_eval_round_trip(tmp_path, periodic_corpus):
+    run = tmp_path / "run"
+    proc = run_cli("train", "--corpus", str(periodic_corpus), "--run-dir", str(run), "--hidden", "32",
+                   "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--max-steps", "120",
+                   "--eval-every", "60", "--lr", "0.01", "--seed", "5")
+    assert proc.returncode == 0, proc.stderr
+    assert "finished at step 120" in proc.stdout
+    assert json.loads((run / "config.json").read_text())["hidden"] == 32
+
+    proc = run_cli("sample", "--checkpoint", str(run), "--prime", "the lazy", "--temperature", "0.3",
+                   "--length", "100", "--num", "3", "--seed", "1", "--stop-at", "newline")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("the lazy") for line in lines)
+
+    proc = run_cli("sample", "--checkpoint", str(run / "last.safetensors"), "--prime", "Ωthe", "--length", "5")
+    assert proc.returncode == 0
+    assert "never seen 'Ω'" in proc.stderr
+
+    proc = run_cli("eval", "--checkpoint", str(run))
+    assert proc.returncode == 0, proc.stderr
+    assert "nats/char" in proc.stdout and "bits/char" in proc.stdout
+
+    # resume: extend the run; architecture changes are refused
+    proc = run_cli("train", "--resume", str(run), "--max-steps", "130")
+    assert proc.returncode == 0, proc.stderr
+    assert "finished at step 130" in proc.stdout
+    assert_clean_error(run_cli("train", "--resume", str(run), "--hidden", "64"), "cannot change --hidden")
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["sample", "--checkpoint", "/nonexistent/run"], ["no such checkpoint"]),
+    (["eval", "--checkpoint", "/nonexistent/x.safetensors"], ["no such checkpoint"]),
+    (["prepare", "--corpus", "shakespeare"], ["unknown corpus 'shakespeare'"]),
+    (["train", "--corpus", "nope.txt", "--max-steps", "1"], ["unknown corpus 'nope.txt'"]),
+    (["train", "--resume", "/nonexistent/run"], ["no resume state"]),
+])
+def test_errors_are_one_clear_line(args, fragments):
+    assert_clean_error(run_cli(*args), *fragments)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--temperature", "nan"], "temperature must be a finite number"),
+    (["--temperature", "-0.5"], "temperature must be a finite number"),
+    (["--length", "0"], "length must be a positive integer"),
+    (["--num", "0"], "--num must be at least 1"),
+])
+def test_bad_sampling_arguments(trained_run, args, fragment):
+    assert_clean_error(run_cli("sample", "--checkpoint", str(trained_run), *args), fragment)
+
+
+def test_corrupt_checkpoint_and_bad_env(tmp_path):
+    bad = tmp_path / "best.safetensors"
+    bad.write_bytes(b"garbage")
+    assert_clean_error(run_cli("sample", "--checkpoint", str(tmp_path)), "not a readable safetensors file")
+    proc = run_cli("train", "--max-steps", "1", env={"RNNBOT_HIDDEN": "lots"})
+    assert_clean_error(proc, "RNNBOT_HIDDEN='lots' is not a valid int")

@@ -1,0 +1,92 @@
+import pytest
+import torch
+
+from models.checkpoint import load_checkpoint
+from models.errors import SamplingError
+from models.generator import Generator
+from models.sampling import sample_next
+
+
+@pytest.fixture(scope="module")
+def generator(trained_run):
+    return Generator.load(trained_run)
+
+
+def test_learned_text_is_reproduced(generator):
+    [c] = generator.complete(["the quick brown "], max_chars=60, temperature=0)
+    assert c.text.startswith("fox jumps over the lazy dog.\nthe quick")
+    assert c.finish_reason == "length" and len(c.text) == 60
+
+
+def test_batch_of_mixed_lengths_equals_one_by_one(generator):
+    prompts = ["t", "the quick brown fox jumps over", "", "lazy d", "Zebra ü"]
+    batch = generator.complete(prompts, max_chars=50, temperature=1.0, seed=11)
+    for i, prompt in enumerate(prompts):
+        [alone] = generator.complete([prompt], max_chars=50, temperature=1.0, seed=11 + i)
+        assert alone.text == batch[i].text
+    assert len({c.text for c in batch}) > 1
+
+
+def test_stop_at_newline_gives_one_line(generator):
+    completions = generator.complete(["the lazy"] * 4, max_chars=200, temperature=0.5, seed=1, stop_at="\n")
+    for c in completions:
+        assert c.finish_reason == "stop"
+        assert "\n" not in c.text
+        assert c.text.endswith("dog.")
+
+
+def test_multi_character_stop_string(generator):
+    [c] = generator.complete(["the quick "], max_chars=100, temperature=0, stop_at="lazy")
+    assert c.text == "brown fox jumps over the "
+    assert c.finish_reason == "stop"
+
+
+def test_unknown_characters_are_reported_not_fatal(generator):
+    [c] = generator.complete(["über 😀 the quick"], max_chars=10, temperature=0)
+    assert c.unknown_chars == ["ü", "😀"]
+    assert len(c.text) == 10
+    assert "\ufffd" not in c.text
+
+
+def test_per_row_temperatures(generator):
+    greedy = generator.complete(["the "], max_chars=40, temperature=0)[0].text
+    mixed = generator.complete(["the ", "the "], max_chars=40, temperature=[0, 5.0], seed=2)
+    assert mixed[0].text == greedy
+    assert mixed[1].text != greedy
+
+
+def test_invalid_parameters_raise_clear_errors(generator):
+    for kwargs, message in [({"temperature": float("nan")}, "temperature"), ({"temperature": -1}, "temperature"),
+                            ({"max_chars": 0}, "length"), ({"top_k": 0}, "top_k"), ({"top_p": 1.5}, "top_p")]:
+        with pytest.raises(SamplingError, match=message):
+            generator.complete(["x"], **kwargs)
+    with pytest.raises(TypeError):
+        generator.complete("just a string")
+
+
+def test_top_k_one_and_tiny_top_p_are_greedy():
+    logits = torch.tensor([[0.1, 2.0, 1.9, -1.0], [3.0, 0.0, 2.9, 1.0]])
+    temps = torch.tensor([1.0, 1.0])
+    greedy = logits.argmax(-1)
+    for u in (0.0, 0.5, 0.999):
+        uniform = torch.full((2,), u)
+        assert torch.equal(sample_next(logits, temps, uniform, top_k=1), greedy)
+        assert torch.equal(sample_next(logits, temps, uniform, top_p=1e-3), greedy)
+
+
+def test_sampling_follows_the_distribution():
+    logits = torch.log(torch.tensor([[0.1, 0.6, 0.3]])).repeat(20000, 1)
+    draws = sample_next(logits, torch.ones(20000), torch.rand(20000, generator=torch.Generator().manual_seed(0)))
+    freq = torch.bincount(draws, minlength=3).float() / 20000
+    torch.testing.assert_close(freq, torch.tensor([0.1, 0.6, 0.3]), atol=0.015, rtol=0)
+    # top_p = 0.7 keeps the 0.6 and 0.3 characters, renormalised
+    draws = sample_next(logits, torch.ones(20000), torch.rand(20000, generator=torch.Generator().manual_seed(1)),
+                        top_p=0.7)
+    freq = torch.bincount(draws, minlength=3).float() / 20000
+    torch.testing.assert_close(freq, torch.tensor([0.0, 2 / 3, 1 / 3]), atol=0.015, rtol=0)
+
+
+def test_generator_loads_checkpoint_once(trained_run):
+    ckpt = load_checkpoint(trained_run)
+    gen = Generator(ckpt.build_model(), ckpt.vocab, ckpt)
+    assert gen.name.endswith("best.safetensors")

@@ -1,0 +1,309 @@
+"""The training loop: truncated BPTT over parallel streams, AdamW, warm-up + decay, evaluation on
+the whole validation split, samples and checkpoints at every evaluation, and exact resume."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from models.checkpoint import Checkpoint, atomic_write_text, load_resume_state, save_checkpoint, save_resume_state
+from models.errors import RnnbotError
+from models.generator import Generator
+from models.model import CharRNN, ModelConfig
+from models.vocab import Vocab
+from trainer.artifacts import RunFiles
+from trainer.config import TrainConfig
+from trainer.corpora import Corpus, load_corpus
+from trainer.data import StreamBatcher, encode
+from trainer.evaluate import bits, estimate_loss
+
+log = logging.getLogger(__name__)
+
+SAMPLE_TEMPERATURES = (0.5, 0.8, 1.0)
+RESUME_FORMAT = "rnnbot-resume"
+
+
+def bf16_supported() -> bool:
+    """True where oneDNN has native bf16 kernels (AVX512-BF16 or AMX); elsewhere bf16 is emulated."""
+    return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_precision(requested: str) -> str:
+    if requested == "auto":
+        return "bf16" if bf16_supported() else "fp32"
+    if requested == "bf16" and not bf16_supported():
+        raise RnnbotError("--precision bf16: this CPU has no native bf16 support (AVX512-BF16 or AMX); "
+                          "use --precision fp32 or auto")
+    return requested
+
+
+def autocast_for(precision: str):
+    if precision == "bf16":
+        return partial(torch.autocast, "cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def get_lr(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine (or step) decay to lr * min_lr_ratio."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    floor = cfg.lr * cfg.min_lr_ratio
+    p = min(1.0, max(0.0, progress))
+    if cfg.schedule == "cosine":
+        return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * p))
+    return max(floor, cfg.lr * (1.0 if p < 0.6 else 0.3 if p < 0.85 else 0.09))
+
+
+@dataclass
+class TrainResult:
+    step: int
+    val_loss: float | None
+    best_val_loss: float | None
+    elapsed_s: float
+    status: str  # finished | paused | interrupted
+
+
+def corpus_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, corpus: Corpus, vocab: Vocab | None = None):
+        self.cfg = cfg
+        self.corpus = corpus
+        self.files = RunFiles(cfg.run_dir)
+        self.precision = resolve_precision(cfg.precision)
+        self.autocast = autocast_for(self.precision)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        train_text, val_text = corpus.split(cfg.val_fraction)
+        self.vocab = vocab or Vocab.from_text(corpus.text)
+        self.train_ids = encode(self.vocab, train_text)
+        self.val_ids = encode(self.vocab, val_text)
+        torch.manual_seed(cfg.seed)
+        self.model_config = ModelConfig(len(self.vocab), cfg.cell, cfg.layers, cfg.hidden, cfg.embedding, cfg.dropout)
+        self.model = CharRNN(self.model_config)
+        matrices = [p for p in self.model.parameters() if p.dim() >= 2]
+        vectors = [p for p in self.model.parameters() if p.dim() < 2]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": matrices, "weight_decay": cfg.weight_decay}, {"params": vectors, "weight_decay": 0.0}],
+            lr=cfg.lr, betas=(0.9, 0.99),
+        )
+        self.batcher = StreamBatcher(self.train_ids, cfg.batch_size, cfg.seq_len)
+        self.step, self.elapsed, self.best_val = 0, 0.0, math.inf
+        self.last_val: float | None = None
+        self.hidden = None  # carried between batches
+        self.observers: list = []  # objects with on_eval(trainer, metrics, samples) / on_end(trainer, result)
+        self._stop_requested = False
+
+    # ----- construction -----
+    @classmethod
+    def start(cls, cfg: TrainConfig) -> Trainer:
+        trainer = cls(cfg, load_corpus(cfg.corpus, cfg.book_names))
+        trainer.files.root.mkdir(parents=True, exist_ok=True)
+        if trainer.files.resume.exists():
+            raise RnnbotError(f"{cfg.run_dir} already holds a run: continue it with "
+                              f"`rnnbot train --resume {cfg.run_dir}` or choose another --run-dir")
+        for path in (trainer.files.metrics, trainer.files.samples, trainer.files.samples_md):
+            path.unlink(missing_ok=True)
+        atomic_write_text(trainer.files.config, json.dumps(cfg.to_dict(), indent=2) + "\n")
+        return trainer
+
+    @classmethod
+    def resume(cls, run_dir: str, **overrides) -> Trainer:
+        files = RunFiles(run_dir)
+        state = load_resume_state(files.resume)
+        if state.get("format") != RESUME_FORMAT:
+            raise RnnbotError(f"{files.resume}: not an rnnbot resume file")
+        cfg = TrainConfig.from_dict({**state["config"], "run_dir": str(run_dir)})
+        cfg = cfg.with_changes(**{k: v for k, v in overrides.items() if v is not None})
+        corpus = load_corpus(cfg.corpus, cfg.book_names)
+        if corpus_digest(corpus.text) != state["corpus_sha256"]:
+            raise RnnbotError(f"corpus {cfg.corpus!r} has changed since this run started; "
+                              "resuming would read different data")
+        trainer = cls(cfg, corpus, Vocab.from_list(state["vocab"]))
+        trainer.model.load_state_dict(state["model"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.batcher.load_state_dict(state["data"])
+        trainer.step, trainer.elapsed = int(state["step"]), float(state["elapsed_s"])
+        trainer.best_val = float(state["best_val"])
+        trainer.last_val = state.get("last_val")
+        trainer.hidden = tuple(state["hidden"]) if state["hidden"] is not None else None
+        torch.set_rng_state(state["rng"])
+        trainer.files.truncate_after(trainer.step)
+        atomic_write_text(files.config, json.dumps(cfg.to_dict(), indent=2) + "\n")
+        return trainer
+
+    # ----- the loop -----
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        if self.hidden is None:
+            self.hidden = self.model.init_state(x.shape[0])
+        with self.autocast():
+            logits, hidden = self.model(x, self.hidden)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self.hidden = tuple(h.detach() for h in hidden)
+        return loss.item()
+
+    def progress(self, elapsed: float) -> float:
+        cfg = self.cfg
+        parts = []
+        if cfg.max_steps:
+            parts.append(self.step / cfg.max_steps)
+        if cfg.max_minutes:
+            parts.append(elapsed / (cfg.max_minutes * 60))
+        return max(parts) if parts else 0.0
+
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        if not cfg.max_steps and not cfg.max_minutes:
+            raise RnnbotError("say how long to train: --max-steps N or --max-minutes M")
+        budget = cfg.max_minutes * 60 if cfg.max_minutes else None
+        chars_per_step = cfg.batch_size * cfg.seq_len
+        start_step = self.step
+        clock0 = time.perf_counter() - self.elapsed
+        eval_reserve = None  # seconds the final evaluation will take, measured at each evaluation
+        status, evaluated_at = "finished", None
+        recent, last_log_t, last_log_step, cps = [], time.perf_counter(), self.step, 0.0
+        log.info("training %s %dx%d on %s (%d train / %d val chars, vocab %d, %s, %d params)",
+                 cfg.cell, cfg.layers, cfg.hidden, self.corpus.name, len(self.train_ids), len(self.val_ids),
+                 len(self.vocab), self.precision, sum(p.numel() for p in self.model.parameters()))
+        bar = tqdm(total=cfg.max_steps or int(budget), initial=self.step if cfg.max_steps else int(self.elapsed),
+                   unit="step" if cfg.max_steps else "s", dynamic_ncols=True, disable=None, leave=True)
+        self.model.train()
+        with self._signals_request_stop():
+            while True:
+                elapsed = time.perf_counter() - clock0
+                if cfg.max_steps and self.step >= cfg.max_steps:
+                    break
+                if budget is not None:
+                    reserve = eval_reserve if eval_reserve is not None else len(self.val_ids) / max(4 * cps, 1e4)
+                    if elapsed + reserve >= budget:
+                        break
+                if self._stop_requested or (cfg.stop_after and self.step - start_step >= cfg.stop_after):
+                    status = "interrupted" if self._stop_requested else "paused"
+                    break
+                lr = get_lr(cfg, self.step, self.progress(elapsed))
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                x, y, new_epoch = self.batcher.next()
+                if new_epoch:
+                    self.hidden = None
+                recent.append(self.train_step(x, y))
+                self.step += 1
+                if self.step % cfg.log_every == 0:
+                    now = time.perf_counter()
+                    cps = (self.step - last_log_step) * chars_per_step / (now - last_log_t)
+                    self.files.append_jsonl(self.files.metrics, {
+                        "kind": "train", "step": self.step, "elapsed_s": round(now - clock0, 3), "lr": lr,
+                        "loss": sum(recent) / len(recent), "chars_per_s": round(cps, 1),
+                        "epoch": self.batcher.epoch})
+                    bar.set_postfix(loss=f"{sum(recent) / len(recent):.3f}",
+                                    val_bpc="-" if self.last_val is None else f"{bits(self.last_val):.3f}",
+                                    chars_s=f"{cps:,.0f}", refresh=False)
+                    recent, last_log_t, last_log_step = [], now, self.step
+                if cfg.max_steps:
+                    bar.update(1)
+                else:
+                    bar.update(int(time.perf_counter() - clock0) - bar.n)
+                if self.step % cfg.eval_every == 0:
+                    t0 = time.perf_counter()
+                    self.evaluate_and_save(time.perf_counter() - clock0)
+                    evaluated_at, eval_reserve = self.step, time.perf_counter() - t0
+                    last_log_t += eval_reserve  # chars/s counts training time only
+        bar.close()
+        self.elapsed = time.perf_counter() - clock0
+        if status == "finished":
+            if evaluated_at != self.step:
+                self.evaluate_and_save(self.elapsed)
+                self.elapsed = time.perf_counter() - clock0
+        else:
+            self.save(is_best=False)
+            log.info("%s at step %d; continue with: rnnbot train --resume %s", status, self.step, cfg.run_dir)
+        result = TrainResult(self.step, self.last_val, None if math.isinf(self.best_val) else self.best_val,
+                             self.elapsed, status)
+        for obs in self.observers:
+            obs.on_end(self, result)
+        return result
+
+    # ----- evaluation, samples, checkpoints -----
+    def samples(self) -> list[tuple[float, str]]:
+        self.model.eval()
+        generator = Generator(self.model, self.vocab)
+        texts = generator.complete([""] * len(SAMPLE_TEMPERATURES), max_chars=self.cfg.sample_chars,
+                                   temperature=list(SAMPLE_TEMPERATURES), seed=self.cfg.seed + self.step)
+        self.model.train()
+        return [(t, c.text) for t, c in zip(SAMPLE_TEMPERATURES, texts)]
+
+    def evaluate_and_save(self, elapsed: float) -> None:
+        val = estimate_loss(self.model, self.val_ids, autocast=self.autocast)
+        self.last_val = val
+        is_best = val < self.best_val
+        self.best_val = min(self.best_val, val)
+        metrics = {"kind": "eval", "step": self.step, "elapsed_s": round(elapsed, 3),
+                   "val_loss": val, "val_bpc": bits(val), "epoch": self.batcher.epoch}
+        self.files.append_jsonl(self.files.metrics, metrics)
+        samples = self.samples()
+        self.files.record_samples(self.step, val, samples)
+        log.info("step %d: val %.4f nats/char (%.4f bits/char)%s", self.step, val, bits(val),
+                 " new best" if is_best else "")
+        self.elapsed = elapsed
+        self.save(is_best)
+        self.files.plot_loss()
+        for obs in self.observers:
+            obs.on_eval(self, metrics, samples)
+
+    def checkpoint(self) -> Checkpoint:
+        metrics = {"val_loss": self.last_val, "val_bpc": None if self.last_val is None else bits(self.last_val),
+                   "best_val_loss": None if math.isinf(self.best_val) else self.best_val,
+                   "elapsed_s": round(self.elapsed, 3), "chars_seen": self.step * self.cfg.batch_size * self.cfg.seq_len}
+        extra = {"train_config": self.cfg.to_dict(), "val_fraction": self.cfg.val_fraction,
+                 "precision": self.precision}
+        return Checkpoint(self.model_config, self.vocab, self.model.state_dict(), self.corpus.name,
+                          self.step, metrics, extra)
+
+    def save(self, is_best: bool) -> None:
+        ckpt = self.checkpoint()
+        if is_best:  # best first: a crash before `last` lands leaves a consistent older resume point
+            save_checkpoint(ckpt, self.files.checkpoint("best"))
+        save_resume_state({
+            "format": RESUME_FORMAT, "step": self.step, "elapsed_s": self.elapsed, "best_val": self.best_val,
+            "last_val": self.last_val, "config": self.cfg.to_dict(), "vocab": self.vocab.to_list(),
+            "corpus_sha256": corpus_digest(self.corpus.text), "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "rng": torch.get_rng_state(),
+            "data": self.batcher.state_dict(), "hidden": list(self.hidden) if self.hidden is not None else None,
+        }, self.files.resume)
+        save_checkpoint(ckpt, self.files.checkpoint("last"))
+
+    @contextlib.contextmanager
+    def _signals_request_stop(self):
+        """Ctrl-C / SIGTERM finish the current step, then save and stop; a second Ctrl-C aborts."""
+        def request(signum, frame):
+            if self._stop_requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+
+        try:
+            previous = {s: signal.signal(s, request) for s in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread: leave signals alone
+            previous = {}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
