@@ -1,7 +1,8 @@
 """Generator: loads a checkpoint once, then completes batches of prompts.
 
-Each prompt is burned in (its characters update the hidden state), then characters are sampled
-one at a time, feeding each back while carrying the state; the prefix is never re-run.
+Each prompt is burned in (its characters update the hidden state, all prompts in one packed
+pass), then characters are sampled one at a time, feeding each back while carrying the state;
+the prefix is never re-run. Rows that finish leave the batch, so the rest step faster.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 import torch
 
 from models.checkpoint import Checkpoint, load_checkpoint
+from models.fast_step import FastStepper
 from models.model import CharRNN, State
+from models.precision import torch_dtype
 from models.sampling import check_sampling_args, sample_next
 from models.vocab import Vocab
 
@@ -27,29 +30,34 @@ class Completion:
     unknown_chars: list[str] = field(default_factory=list)  # prompt chars the model has never seen
 
 
+def per_prompt(value, n: int, what: str) -> list:
+    values = [value] * n if isinstance(value, (int, float)) else list(value)
+    if len(values) != n:
+        raise ValueError(f"{len(values)} {what} for {n} prompts")
+    return values
+
+
 class Generator:
-    def __init__(self, model: CharRNN, vocab: Vocab, checkpoint: Checkpoint | None = None):
-        """Sample from `model` (kept in the caller's train/eval mode: call model.eval() first)."""
+    def __init__(self, model: CharRNN, vocab: Vocab, checkpoint: Checkpoint | None = None,
+                 precision: str = "fp32"):
+        """Sample from `model` (call model.eval() first). Weights are copied into the fast stepper,
+        so a model that keeps training needs a new Generator to sample its new weights."""
         self.model = model
         self.vocab = vocab
         self.checkpoint = checkpoint
+        self.stepper = FastStepper(model, torch_dtype(precision))
         # The character that starts a line: an empty prompt is burned in as this.
         self._start_id = vocab.encode("\n")[0]
 
     @classmethod
-    def load(cls, path: str | Path) -> Generator:
+    def load(cls, path: str | Path, precision: str = "fp32") -> Generator:
         checkpoint = load_checkpoint(path)
-        return cls(checkpoint.build_model(), checkpoint.vocab, checkpoint)
+        return cls(checkpoint.build_model(), checkpoint.vocab, checkpoint, precision)
 
     @property
     def name(self) -> str:
         path = self.checkpoint.path if self.checkpoint else None
         return str(path) if path else "in-memory"
-
-    def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """One character per row: ids (B,) -> logits (B, V) and the new state."""
-        logits, state = self.model(ids.unsqueeze(1), state)
-        return logits[:, 0], state
 
     def burn_in(self, prompt_ids: list[list[int]]) -> tuple[torch.Tensor, State]:
         """Run every prompt from a zero state: logits after each prompt's last char, and states."""
@@ -57,86 +65,88 @@ class Generator:
         padded = torch.zeros(len(prompt_ids), int(lengths.max()), dtype=torch.long)
         for row, ids in enumerate(prompt_ids):
             padded[row, : len(ids)] = torch.tensor(ids)
-        return self.model.run_packed(padded, lengths)
+        logits, state = self.model.run_packed(padded, lengths)
+        return logits, tuple(s.contiguous() for s in state)
 
     @torch.inference_mode()
     def complete(
         self,
         prompts: Sequence[str],
-        max_chars: int = 280,
+        max_chars: int | Sequence[int] = 280,
         temperature: float | Sequence[float] = 0.8,
         top_k: int | None = None,
         top_p: float | None = None,
-        seed: int | None = None,
+        seed: int | Sequence[int] | None = None,
         stop_at: str | Sequence[str] | None = None,
     ) -> list[Completion]:
-        """Complete every prompt; row i draws from seed + i (a random seed when None).
+        """Complete every prompt; row i draws from seed + i (or seed[i] when given one per prompt;
+        random when None).
 
-        `temperature` is one value or one per prompt; 0 means argmax. `stop_at` is a string or
-        strings that end a completion (e.g. "\\n" for one verse).
+        `max_chars` and `temperature` are one value or one per prompt; temperature 0 means argmax.
+        `stop_at` is a string or strings that end a completion (e.g. "\\n" for one verse).
         """
         if isinstance(prompts, str):
             raise TypeError("prompts must be a sequence of strings, not one string")
         prompts = list(prompts)
         if not prompts:
             return []
-        temps = [float(temperature)] * len(prompts) if isinstance(temperature, (int, float)) else list(temperature)
-        if len(temps) != len(prompts):
-            raise ValueError(f"{len(temps)} temperatures for {len(prompts)} prompts")
-        check_sampling_args(temps, max_chars, top_k, top_p)
+        temps = per_prompt(temperature, len(prompts), "temperatures")
+        limits = per_prompt(max_chars, len(prompts), "lengths")
+        check_sampling_args(temps, limits, top_k, top_p)
+        max_chars = max(limits)
         stops = [stop_at] if isinstance(stop_at, str) else [s for s in (stop_at or []) if s]
+        stop_ids = torch.tensor([self.vocab.encode(s)[0] for s in stops if len(s) == 1 and s in self.vocab])
+        long_stops = [s for s in stops if len(s) > 1]
         if seed is None:
             seed = secrets.randbits(62)
-
         n = len(prompts)
-        uniforms = torch.stack(
-            [torch.rand(max_chars, generator=torch.Generator().manual_seed(seed + i)) for i in range(n)]
-        )  # (n, max_chars): row i's random stream, independent of the batch it is in
-        prompt_ids = [self.vocab.encode(p) if p else [self._start_id] for p in prompts]
-        logits, state = self.burn_in(prompt_ids)
-
-        single_char_stops = torch.tensor([self.vocab.encode(s)[0] for s in stops if len(s) == 1 and s in self.vocab])
-        long_stops = [s for s in stops if len(s) > 1]
-        outputs: list[list[int]] = [[] for _ in range(n)]
-        finish = ["length"] * n
+        seeds = [seed + i for i in range(n)] if isinstance(seed, int) else per_prompt(seed, n, "seeds")
+        # Row i's random stream depends only on its seed, not on the batch it is part of.
+        uniforms = torch.stack([torch.rand(max_chars, generator=torch.Generator().manual_seed(s))
+                                for s in seeds])  # (n, max_chars)
+        logits, state = self.burn_in([self.vocab.encode(p) if p else [self._start_id] for p in prompts])
+        out = torch.zeros(n, max_chars, dtype=torch.long)
+        lengths = torch.tensor(limits, dtype=torch.long)
+        row_limit = lengths.clone()
+        stopped = torch.zeros(n, dtype=torch.bool)
         active = torch.arange(n)  # original row of each batch row still generating
-        temp_all = torch.tensor(temps)
+        temp = torch.tensor(temps, dtype=torch.float32)  # of the active rows
         for t in range(max_chars):
             logits[:, 0] = float("-inf")  # never emit the unknown symbol
-            next_ids = sample_next(logits, temp_all[active], uniforms[active, t], top_k, top_p)
-            done = torch.zeros(len(active), dtype=torch.bool)
-            if len(single_char_stops):
-                done |= torch.isin(next_ids, single_char_stops)
-            for b, (row, cid) in enumerate(zip(active.tolist(), next_ids.tolist())):
-                if done[b]:
-                    finish[row] = "stop"
-                    continue
-                outputs[row].append(cid)
-                if long_stops and self._ends_with_stop(outputs[row], long_stops):
-                    done[b] = True
-                    finish[row] = "stop"
-            if t == max_chars - 1:
-                break
+            next_ids = sample_next(logits, temp, uniforms[active, t], top_k, top_p)
+            out[active, t] = next_ids
+            done = torch.isin(next_ids, stop_ids) if len(stop_ids) else torch.zeros(len(active), dtype=torch.bool)
+            lengths[active[done]] = t  # a single-character stop is not part of the text
+            if long_stops:
+                hits = self._long_stop_hits(out, active, t, long_stops) & ~done
+                lengths[active[hits]] = t + 1  # the stop string is cut off after decoding
+                done |= hits
+            stopped[active[done]] = True
+            done |= row_limit[active] == t + 1  # rows that reached their own length
             if bool(done.any()):
                 keep = (~done).nonzero().squeeze(1)
                 if len(keep) == 0:
                     break
-                active, next_ids = active[keep], next_ids[keep]
-                state = tuple(s[:, keep] for s in state)
-            logits, state = self.step(next_ids, state)
+                active, next_ids, temp = active[keep], next_ids[keep], temp[keep]
+                state = tuple(s[:, keep].contiguous() for s in state)
+            logits, state = self.stepper(next_ids, state)
 
         results = []
         for row, prompt in enumerate(prompts):
-            text = self.vocab.decode(outputs[row])
-            if finish[row] == "stop":
+            text = self.vocab.decode(out[row, : lengths[row]].tolist())
+            if stopped[row]:
                 for s in long_stops:
                     if text.endswith(s):
                         text = text[: -len(s)]
                         break
-            results.append(Completion(prompt, text, finish[row], self.vocab.unknown_chars(prompt)))
+            results.append(Completion(prompt, text, "stop" if stopped[row] else "length",
+                                      self.vocab.unknown_chars(prompt)))
         return results
 
-    def _ends_with_stop(self, ids: list[int], stops: list[str]) -> bool:
+    def _long_stop_hits(self, out: torch.Tensor, active: torch.Tensor, t: int, stops: list[str]) -> torch.Tensor:
         longest = max(len(s) for s in stops)
-        tail = self.vocab.decode(ids[-longest:])
-        return any(tail.endswith(s) for s in stops)
+        hits = torch.zeros(len(active), dtype=torch.bool)
+        for b, row in enumerate(active.tolist()):
+            tail = self.vocab.decode(out[row, max(0, t + 1 - longest) : t + 1].tolist())
+            hits[b] = any(tail.endswith(s) for s in stops)
+        return hits

@@ -9,12 +9,13 @@ import torch
 from models.errors import SamplingError
 
 
-def check_sampling_args(temperatures, max_chars: int, top_k: int | None, top_p: float | None) -> None:
+def check_sampling_args(temperatures, lengths, top_k: int | None, top_p: float | None) -> None:
     for t in temperatures:
         if not isinstance(t, (int, float)) or math.isnan(t) or math.isinf(t) or t < 0:
             raise SamplingError(f"temperature must be a finite number >= 0, got {t!r}")
-    if not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars < 1:
-        raise SamplingError(f"length must be a positive integer, got {max_chars!r}")
+    for n in lengths:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise SamplingError(f"length must be a positive integer, got {n!r}")
     if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
         raise SamplingError(f"top_k must be a positive integer, got {top_k!r}")
     if top_p is not None and not (isinstance(top_p, (int, float)) and 0.0 < top_p <= 1.0):

@@ -27,6 +27,14 @@ def test_batch_of_mixed_lengths_equals_one_by_one(generator):
     assert len({c.text for c in batch}) > 1
 
 
+def test_per_row_lengths_match_one_by_one(generator):
+    prompts, lengths = ["the", "lazy", "fox"], [5, 300, 17]
+    batch = generator.complete(prompts, max_chars=lengths, temperature=1.0, seed=4)
+    assert [len(c.text) for c in batch] == lengths
+    for i, (prompt, n) in enumerate(zip(prompts, lengths)):
+        assert generator.complete([prompt], max_chars=n, temperature=1.0, seed=4 + i)[0].text == batch[i].text
+
+
 def test_stop_at_newline_gives_one_line(generator):
     completions = generator.complete(["the lazy"] * 4, max_chars=200, temperature=0.5, seed=1, stop_at="\n")
     for c in completions:

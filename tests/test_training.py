@@ -7,7 +7,8 @@ import torch
 from models.checkpoint import load_checkpoint
 from models.errors import RnnbotError
 from trainer.config import TrainConfig
-from trainer.train import Trainer, bf16_supported, get_lr, resolve_precision
+from models.precision import bf16_supported, resolve_precision
+from trainer.train import Trainer, get_lr
 from tests.helpers import tiny_config
 
 

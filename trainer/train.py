@@ -21,6 +21,7 @@ from models.checkpoint import Checkpoint, atomic_write_text, load_resume_state, 
 from models.errors import RnnbotError
 from models.generator import Generator
 from models.model import CharRNN, ModelConfig
+from models.precision import resolve_precision
 from models.vocab import Vocab
 from trainer.artifacts import RunFiles
 from trainer.config import TrainConfig
@@ -32,20 +33,6 @@ log = logging.getLogger(__name__)
 
 SAMPLE_TEMPERATURES = (0.5, 0.8, 1.0)
 RESUME_FORMAT = "rnnbot-resume"
-
-
-def bf16_supported() -> bool:
-    """True where oneDNN has native bf16 kernels (AVX512-BF16 or AMX); elsewhere bf16 is emulated."""
-    return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def resolve_precision(requested: str) -> str:
-    if requested == "auto":
-        return "bf16" if bf16_supported() else "fp32"
-    if requested == "bf16" and not bf16_supported():
-        raise RnnbotError("--precision bf16: this CPU has no native bf16 support (AVX512-BF16 or AMX); "
-                          "use --precision fp32 or auto")
-    return requested
 
 
 def autocast_for(precision: str):
@@ -192,7 +179,7 @@ class Trainer:
                 if cfg.max_steps and self.step >= cfg.max_steps:
                     break
                 if budget is not None:
-                    reserve = eval_reserve if eval_reserve is not None else len(self.val_ids) / max(4 * cps, 1e4)
+                    reserve = eval_reserve if eval_reserve is not None else len(self.val_ids) / max(3 * cps, 1e4)
                     if elapsed + reserve >= budget:
                         break
                 if self._stop_requested or (cfg.stop_after and self.step - start_step >= cfg.stop_after):
