@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from models.errors import RnnbotError
@@ -13,12 +14,13 @@ EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import train_commands
+    from cli import db_commands, train_commands
 
     parser = argparse.ArgumentParser(prog="rnnbot", description="Character-level RNN text generation bot.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train_commands.register(sub)
+    db_commands.register(sub)
     return parser
 
 
@@ -31,6 +33,8 @@ def configure_logging(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # PTB 22: RetryAfter.retry_after as a timedelta (the future default) and no deprecation warning.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose)

@@ -31,11 +31,12 @@ def add_config_args(parser: argparse.ArgumentParser, cls, env_prefix: str, group
         kind = _base_type(hints[f.name])
         default = None if f.default is MISSING else f.default
         help_text = f"{f.metadata.get('help', '')} (default: {default}; env {env_prefix}{f.name.upper()})"
+        names = [flag(f.name), *f.metadata.get("aliases", ())]
         if kind is bool:
-            target.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+            target.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=help_text)
         else:
-            target.add_argument(flag(f.name), type=kind, default=argparse.SUPPRESS, metavar=f.name.upper(),
+            target.add_argument(*names, dest=f.name, type=kind, default=argparse.SUPPRESS, metavar=f.name.upper(),
                                 choices=f.metadata.get("choices"), help=help_text)
 
 

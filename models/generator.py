@@ -39,15 +39,19 @@ def per_prompt(value, n: int, what: str) -> list:
 
 class Generator:
     def __init__(self, model: CharRNN, vocab: Vocab, checkpoint: Checkpoint | None = None,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", start_context: str | None = None):
         """Sample from `model` (call model.eval() first). Weights are copied into the fast stepper,
         so a model that keeps training needs a new Generator to sample its new weights."""
         self.model = model
         self.vocab = vocab
         self.checkpoint = checkpoint
         self.stepper = FastStepper(model, torch_dtype(precision))
-        # The character that starts a line: an empty prompt is burned in as this.
-        self._start_id = vocab.encode("\n")[0]
+        # An empty prompt is burned in on this: a few whole lines of training text saved in the
+        # checkpoint (so the state is one the model knows at a line start), else a bare newline.
+        if start_context is None and checkpoint is not None:
+            start_context = checkpoint.extra.get("start_context")
+        self.start_context = start_context or "\n"
+        self._start_ids = vocab.encode(self.start_context)
 
     @classmethod
     def load(cls, path: str | Path, precision: str = "fp32") -> Generator:
@@ -104,7 +108,7 @@ class Generator:
         # Row i's random stream depends only on its seed, not on the batch it is part of.
         uniforms = torch.stack([torch.rand(max_chars, generator=torch.Generator().manual_seed(s))
                                 for s in seeds])  # (n, max_chars)
-        logits, state = self.burn_in([self.vocab.encode(p) if p else [self._start_id] for p in prompts])
+        logits, state = self.burn_in([self.vocab.encode(p) if p else self._start_ids for p in prompts])
         out = torch.zeros(n, max_chars, dtype=torch.long)
         lengths = torch.tensor(limits, dtype=torch.long)
         row_limit = lengths.clone()
@@ -142,6 +146,23 @@ class Generator:
             results.append(Completion(prompt, text, "stop" if stopped[row] else "length",
                                       self.vocab.unknown_chars(prompt)))
         return results
+
+    @torch.inference_mode()
+    def score(self, texts: Sequence[str], context: str = "\n") -> list[float]:
+        """Mean log-likelihood per character (nats, <= 0) of each text following `context`."""
+        prefix = self.vocab.encode(context)
+        rows = [prefix + self.vocab.encode(t) for t in texts]
+        width = max(len(r) for r in rows)
+        ids = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+        logits, _ = self.model(ids[:, :-1])
+        logp = torch.log_softmax(logits.float(), -1).gather(2, ids[:, 1:].unsqueeze(2)).squeeze(2)
+        scores = []
+        for i, t in enumerate(texts):
+            span = logp[i, len(prefix) - 1 : len(prefix) - 1 + len(t)]
+            scores.append(float(span.mean()) if len(t) else 0.0)
+        return scores
 
     def _long_stop_hits(self, out: torch.Tensor, active: torch.Tensor, t: int, stops: list[str]) -> torch.Tensor:
         longest = max(len(s) for s in stops)

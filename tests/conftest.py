@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.helpers import PERIODIC, tiny_config
+
+# PTB 22 gives RetryAfter.retry_after as a timedelta when this is set, and warns otherwise (and
+# warnings are errors here). The service sets it too (cli/main.py).
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -83,3 +83,26 @@ def test_corrupt_checkpoint_and_bad_env(tmp_path):
     assert_clean_error(run_cli("sample", "--checkpoint", str(tmp_path)), "not a readable safetensors file")
     proc = run_cli("train", "--max-steps", "1", env={"RNNBOT_HIDDEN": "lots"})
     assert_clean_error(proc, "RNNBOT_HIDDEN='lots' is not a valid int")
+
+
+def test_flags_doc_matches_the_flags():
+    # docs/flags.md is generated (python -m cli.flags_doc); regenerate it when a flag changes.
+    from cli.flags_doc import render_markdown
+    from tests.helpers import ROOT
+
+    assert (ROOT / "docs" / "flags.md").read_text(encoding="utf-8") == render_markdown()
+
+
+def test_every_train_flag_is_in_the_help_and_model_is_an_alias_of_cell():
+    from dataclasses import fields
+
+    from cli.main import build_parser
+    from cli.options import flag
+    from trainer.config import TrainConfig
+
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    option_strings = {s for action in train._actions for s in action.option_strings}
+    assert {flag(f.name) for f in fields(TrainConfig)} <= option_strings
+    args = parser.parse_args(["train", "--model", "gru"])
+    assert args.cell == "gru"

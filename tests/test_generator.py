@@ -98,3 +98,16 @@ def test_generator_loads_checkpoint_once(trained_run):
     ckpt = load_checkpoint(trained_run)
     gen = Generator(ckpt.build_model(), ckpt.vocab, ckpt)
     assert gen.name.endswith("best.safetensors")
+
+
+def test_empty_prompt_burns_in_whole_lines_saved_in_the_checkpoint(generator):
+    from trainer.train import start_context
+
+    # The trainer saves whole lines from the end of the training text...
+    assert generator.start_context.endswith("\n") and generator.start_context.count("\n") >= 2
+    assert set(generator.start_context.splitlines()) == {"the quick brown fox jumps over the lazy dog."}
+    assert start_context("no newline at all") == "\n"
+    assert start_context("half a line\nline one\nline two\nhalf") == "line one\nline two\n"
+    # ...and an empty prompt continues from there: a fresh line, not the context itself.
+    [c] = generator.complete([""], max_chars=44, temperature=0)
+    assert c.text == "the quick brown fox jumps over the lazy dog."

@@ -20,14 +20,14 @@ class TrainConfig:
     val_fraction: float = opt(0.1, "contiguous tail of the corpus held out for validation")
     run_dir: str = opt("runs/kjv", "where checkpoints, metrics, samples and plots go")
     # model
-    cell: str = opt("lstm", "recurrent cell", choices=("lstm", "gru", "rnn"))
+    cell: str = opt("lstm", "recurrent cell", choices=("lstm", "gru", "rnn"), aliases=("--model",))
     layers: int = opt(2, "stacked recurrent layers")
     hidden: int = opt(256, "units per layer")
     embedding: int = opt(0, "embedding width (0 = same as --hidden)")
     dropout: float = opt(0.0, "dropout between layers and before the head")
     # optimisation
     seq_len: int = opt(128, "characters per truncated-BPTT window")
-    batch_size: int = opt(64, "parallel streams (hidden state carried between batches)")
+    batch_size: int = opt(32, "parallel streams (hidden state carried between batches)")
     lr: float = opt(3e-3, "peak learning rate (AdamW)")
     min_lr_ratio: float = opt(0.1, "final learning rate as a fraction of --lr")
     schedule: str = opt("cosine", "learning-rate decay after warm-up", choices=("cosine", "step"))

@@ -23,10 +23,11 @@ from models.generator import Generator
 from models.model import CharRNN, ModelConfig
 from models.precision import resolve_precision
 from models.vocab import Vocab
+from trainer import distributed
 from trainer.artifacts import RunFiles
 from trainer.config import TrainConfig
 from trainer.corpora import Corpus, load_corpus
-from trainer.data import StreamBatcher, encode
+from trainer.data import encode
 from trainer.evaluate import bits, estimate_loss
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,14 @@ def corpus_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def start_context(train_text: str, max_chars: int = 300) -> str:
+    """Whole lines from the end of the training text. Samples with an empty prompt are burned in on
+    them, so they start from a state the model knows (a line start in running text), not from zeros."""
+    tail = train_text[-max_chars:]
+    first, last = tail.find("\n"), tail.rfind("\n")
+    return tail[first + 1 : last + 1] if 0 <= first < last else "\n"
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, corpus: Corpus, vocab: Vocab | None = None):
         self.cfg = cfg
@@ -78,6 +87,7 @@ class Trainer:
         self.vocab = vocab or Vocab.from_text(corpus.text)
         self.train_ids = encode(self.vocab, train_text)
         self.val_ids = encode(self.vocab, val_text)
+        self.start_context = start_context(train_text)
         torch.manual_seed(cfg.seed)
         self.model_config = ModelConfig(len(self.vocab), cfg.cell, cfg.layers, cfg.hidden, cfg.embedding, cfg.dropout)
         self.model = CharRNN(self.model_config)
@@ -87,7 +97,9 @@ class Trainer:
             [{"params": matrices, "weight_decay": cfg.weight_decay}, {"params": vectors, "weight_decay": 0.0}],
             lr=cfg.lr, betas=(0.9, 0.99),
         )
-        self.batcher = StreamBatcher(self.train_ids, cfg.batch_size, cfg.seq_len)
+        self.dist = distributed.from_env(cfg.seed)  # under torchrun: this process's rank; else a no-op
+        self.batcher = self.dist.batcher(self.train_ids, cfg.batch_size, cfg.seq_len)
+        self.ddp_model = self.dist.wrap(self.model)  # train_step's forward (DDP averages the gradients)
         self.step, self.elapsed, self.best_val = 0, 0.0, math.inf
         self.last_val: float | None = None
         self.hidden = None  # carried between batches
@@ -137,7 +149,7 @@ class Trainer:
         if self.hidden is None:
             self.hidden = self.model.init_state(x.shape[0])
         with self.autocast():
-            logits, hidden = self.model(x, self.hidden)
+            logits, hidden = self.ddp_model(x, self.hidden)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -160,6 +172,11 @@ class Trainer:
         cfg = self.cfg
         if not cfg.max_steps and not cfg.max_minutes:
             raise RnnbotError("say how long to train: --max-steps N or --max-minutes M")
+        recorded = any(type(o).__name__ == "TrainingRecorder" for o in self.observers)
+        if cfg.database_url and self.dist.is_main and not recorded:
+            from db.training import TrainingRecorder  # only runs that are asked to record need the db
+
+            TrainingRecorder.attach(self)
         budget = cfg.max_minutes * 60 if cfg.max_minutes else None
         chars_per_step = cfg.batch_size * cfg.seq_len
         start_step = self.step
@@ -171,7 +188,8 @@ class Trainer:
                  cfg.cell, cfg.layers, cfg.hidden, self.corpus.name, len(self.train_ids), len(self.val_ids),
                  len(self.vocab), self.precision, sum(p.numel() for p in self.model.parameters()))
         bar = tqdm(total=cfg.max_steps or int(budget), initial=self.step if cfg.max_steps else int(self.elapsed),
-                   unit="step" if cfg.max_steps else "s", dynamic_ncols=True, disable=None, leave=True)
+                   unit="step" if cfg.max_steps else "s", dynamic_ncols=True, leave=True,
+                   disable=None if self.dist.is_main else True)
         self.model.train()
         with self._signals_request_stop():
             while True:
@@ -180,9 +198,9 @@ class Trainer:
                     break
                 if budget is not None:
                     reserve = eval_reserve if eval_reserve is not None else len(self.val_ids) / max(3 * cps, 1e4)
-                    if elapsed + reserve >= budget:
+                    if self.dist.any(elapsed + reserve >= budget):  # ranks stop together
                         break
-                if self._stop_requested or (cfg.stop_after and self.step - start_step >= cfg.stop_after):
+                if self.dist.any(self._stop_requested) or (cfg.stop_after and self.step - start_step >= cfg.stop_after):
                     status = "interrupted" if self._stop_requested else "paused"
                     break
                 lr = get_lr(cfg, self.step, self.progress(elapsed))
@@ -196,10 +214,11 @@ class Trainer:
                 if self.step % cfg.log_every == 0:
                     now = time.perf_counter()
                     cps = (self.step - last_log_step) * chars_per_step / (now - last_log_t)
-                    self.files.append_jsonl(self.files.metrics, {
-                        "kind": "train", "step": self.step, "elapsed_s": round(now - clock0, 3), "lr": lr,
-                        "loss": sum(recent) / len(recent), "chars_per_s": round(cps, 1),
-                        "epoch": self.batcher.epoch})
+                    if self.dist.is_main:
+                        self.files.append_jsonl(self.files.metrics, {
+                            "kind": "train", "step": self.step, "elapsed_s": round(now - clock0, 3), "lr": lr,
+                            "loss": sum(recent) / len(recent), "chars_per_s": round(cps, 1),
+                            "epoch": self.batcher.epoch})
                     bar.set_postfix(loss=f"{sum(recent) / len(recent):.3f}",
                                     val_bpc="-" if self.last_val is None else f"{bits(self.last_val):.3f}",
                                     chars_s=f"{cps:,.0f}", refresh=False)
@@ -226,18 +245,21 @@ class Trainer:
                              self.elapsed, status)
         for obs in self.observers:
             obs.on_end(self, result)
+        self.dist.close()
         return result
 
     # ----- evaluation, samples, checkpoints -----
     def samples(self) -> list[tuple[float, str]]:
         self.model.eval()
-        generator = Generator(self.model, self.vocab)
+        generator = Generator(self.model, self.vocab, start_context=self.start_context)
         texts = generator.complete([""] * len(SAMPLE_TEMPERATURES), max_chars=self.cfg.sample_chars,
                                    temperature=list(SAMPLE_TEMPERATURES), seed=self.cfg.seed + self.step)
         self.model.train()
         return [(t, c.text) for t, c in zip(SAMPLE_TEMPERATURES, texts)]
 
     def evaluate_and_save(self, elapsed: float) -> None:
+        if not self.dist.is_main:  # rank 0 evaluates and writes; the others wait for its checkpoint
+            return self.dist.barrier()
         val = estimate_loss(self.model, self.val_ids, autocast=self.autocast)
         self.last_val = val
         is_best = val < self.best_val
@@ -260,11 +282,13 @@ class Trainer:
                    "best_val_loss": None if math.isinf(self.best_val) else self.best_val,
                    "elapsed_s": round(self.elapsed, 3), "chars_seen": self.step * self.cfg.batch_size * self.cfg.seq_len}
         extra = {"train_config": self.cfg.to_dict(), "val_fraction": self.cfg.val_fraction,
-                 "precision": self.precision}
+                 "precision": self.precision, "start_context": self.start_context}
         return Checkpoint(self.model_config, self.vocab, self.model.state_dict(), self.corpus.name,
                           self.step, metrics, extra)
 
     def save(self, is_best: bool) -> None:
+        if not self.dist.is_main:
+            return self.dist.barrier()
         ckpt = self.checkpoint()
         if is_best:  # best first: a crash before `last` lands leaves a consistent older resume point
             save_checkpoint(ckpt, self.files.checkpoint("best"))
@@ -276,6 +300,7 @@ class Trainer:
             "data": self.batcher.state_dict(), "hidden": list(self.hidden) if self.hidden is not None else None,
         }, self.files.resume)
         save_checkpoint(ckpt, self.files.checkpoint("last"))
+        self.dist.barrier()  # no rank goes on (or exits) before the checkpoint is complete
 
     @contextlib.contextmanager
     def _signals_request_stop(self):

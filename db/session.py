@@ -1,0 +1,139 @@
+"""Engines and sessions: DATABASE_URL resolution, SQLite pragmas, one transaction per operation."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.errors import DatabaseConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///data/rnnbot.db"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+POSTGRES_DRIVER = "postgresql+psycopg"
+
+
+def resolve_url(url: str | URL | None = None) -> URL:
+    """The given URL, else $DATABASE_URL, else the SQLite default; postgresql:// means psycopg 3."""
+    raw = url if url is not None else (os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+    try:
+        parsed = make_url(raw)
+    except ArgumentError:
+        raise DatabaseConfigError(f"not a database URL: {str(raw)!r} "
+                                  f"(expected e.g. {DEFAULT_DATABASE_URL} or postgresql://user@host/db)") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername=POSTGRES_DRIVER)
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseConfigError(f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
+    return parsed
+
+
+def safe_url(url: str | URL | None = None) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return resolve_url(url).render_as_string(hide_password=True)
+
+
+def create_db_engine(url: str | URL | None = None, **kwargs) -> Engine:
+    parsed = resolve_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, **kwargs)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
+    # We emit BEGIN ourselves (below), so sqlite3's legacy implicit transactions are switched off.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    _enable_wal(cursor)
+    cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _enable_wal(cursor) -> None:
+    """WAL: readers do not block the writer, so the bot and the scheduler can share the file.
+
+    The mode is stored in the file. Switching needs an exclusive lock and does not wait for it
+    (busy_timeout does not apply), so a connection opened while another sets up a new file retries.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _sqlite_begin(connection) -> None:
+    # IMMEDIATE takes the write lock up front, waiting up to busy_timeout for it. A deferred BEGIN
+    # that reads first and writes later fails at once with "database is locked" when another
+    # process committed in between; this way every operation is one real, serialised transaction
+    # (DDL included, so a failed migration leaves nothing behind).
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def database_errors(url: str | URL | None = None) -> Iterator[None]:
+    """Turn "cannot connect" / "database is locked" into one clear line for the user."""
+    try:
+        yield
+    except OperationalError as exc:
+        text = str(exc.orig or exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        raise DatabaseConfigError(f"database {safe_url(url)}: {reason}") from exc
+
+
+class Database:
+    """An engine plus a session factory. Repository functions take the session it hands out:
+
+        db = Database()                      # $DATABASE_URL or sqlite:///data/rnnbot.db
+        db.upgrade()                         # apply migrations (the service does this on start)
+        with db.transaction() as session:    # commits on success, rolls back on any error
+            upsert_user(session, user_id=42, username="ann")
+    """
+
+    def __init__(self, url: str | URL | None = None, **engine_kwargs):
+        self.url = resolve_url(url)
+        self.engine = create_db_engine(self.url, **engine_kwargs)
+        # Objects stay readable after the commit, once the `with` block has closed the session.
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self.sessions.begin() as session:
+            yield session
+
+    def upgrade(self, revision: str = "head") -> None:
+        from db.migrate import upgrade
+
+        upgrade(self.engine, revision)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Database({self.url.render_as_string(hide_password=True)!r})"

@@ -1,0 +1,92 @@
+"""The control API and server lifecycle: faults bookkeeping, reset, the page's long poll, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+
+import aiohttp
+import pytest
+
+from bot.sandbox import FaultInjector, SandboxClient, SandboxError, SandboxServer, run_sandbox
+from tests.sandbox.conftest import ALICE, build_test_app
+
+
+def test_fault_counts_and_wildcards():
+    faults = FaultInjector()
+    faults.add("sendMessage", 429, count=2, retry_after=3)
+    forever = faults.add("*", 500, count=None, chat_id="@verses")
+    assert faults.take("getMe") is None
+    first = faults.take("SENDMESSAGE")
+    assert (first.code, first.retry_after, first.description) == (
+        429, 3, "Too Many Requests: retry after 3")
+    assert faults.take("sendMessage").code == 429
+    assert faults.take("sendMessage") is None
+    assert faults.take("sendPhoto", "@verses") is forever and forever.fired == 1
+    assert [f.code for f in faults.fired] == [429, 429, 500]
+    with pytest.raises(ValueError):
+        faults.add("getMe", 400, count=0)
+
+
+async def test_control_api_errors_and_reset(server, client, bot):
+    with pytest.raises(SandboxError, match="only to their private chat or the group"):
+        await client.send_text(ALICE, "hi", chat="@rnnbot_verses")
+    sent = await client.send_text(ALICE, "hi")
+    with pytest.raises(SandboxError, match="has no button"):
+        await client.press_button(sent, data="nope")
+    await client.inject_fault("getMe", 500)
+    await client.reset()
+    state = await client.state()
+    assert state["users"] == [] and state["pending_updates"] == 0
+    assert state["faults"]["faults"] == []
+    assert [c["username"] for c in state["chats"] if c["type"] == "channel"] == [
+        "rnnbot_verses", "not_admin_channel"]
+    assert (await bot.get_me()).username == "rnnbot_sandbox_bot"
+
+
+async def test_view_long_poll_wakes_on_change(server, client):
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{server.url}/sandbox/api/view") as response:
+            view = (await response.json())["result"]
+        assert view["messages"] == [] and view["channels"][0]["username"] == "rnnbot_verses"
+
+        async def next_view():
+            params = {"since": view["version"], "wait": 5, "user_id": 1001}
+            async with session.get(f"{server.url}/sandbox/api/view", params=params) as response:
+                return (await response.json())["result"]
+
+        waiting = asyncio.create_task(next_view())
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        await client.send_text(ALICE, "wake up")
+        changed = await asyncio.wait_for(waiting, 2)
+        assert [m["text"] for m in changed["messages"]] == ["wake up"]
+
+
+async def test_restarted_bot_polls_without_conflict(server, client):
+    for attempt in range(2):
+        errors = []
+        app = build_test_app(server, errors)
+        async with app:
+            await app.start()
+            await app.updater.start_polling(poll_interval=0.0, timeout=dtm.timedelta(seconds=5))
+            assert (await client.ask(ALICE, f"run {attempt}"))["text"] == f"echo: run {attempt}"
+            await app.updater.stop()
+            await app.stop()
+        assert errors == []
+    conflicts = [c for c in await client.calls("getUpdates") if not c["ok"]]
+    assert conflicts == []
+
+
+async def test_run_sandbox_serves_until_stopped():
+    stop = asyncio.Event()
+    ready: asyncio.Future = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(run_sandbox(port=0, on_ready=ready.set_result, stop=stop))
+    server: SandboxServer = await asyncio.wait_for(ready, 5)
+    async with SandboxClient(server.url) as client:
+        assert (await client.state())["bot"]["username"] == "rnnbot_sandbox_bot"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server.url) as response:
+            assert "Telegram sandbox" in await response.text()
+    stop.set()
+    await asyncio.wait_for(task, 5)
