@@ -31,6 +31,24 @@ class Settings(BaseSettings):
     # per-user rate limit: at most rate_limit_count completions per rate_limit_window_s
     rate_limit_count: int = 5
     rate_limit_window_s: float = 30.0
+    # health endpoint (bot/health.py): GET http://HEALTH_HOST:HEALTH_PORT/healthz
+    health_port: int = Field(0, ge=0, le=65535, description="0 = no health endpoint")
+    health_host: str = Field("127.0.0.1", description="0.0.0.0 to let a load balancer or orchestrator probe it")
+    # scheduled posting to a channel (bot/scheduler)
+    channel_id: str = Field("", description="channel to post to: numeric id or @name; empty = no posting")
+    post_schedule: str = Field("0 */3 * * *", description="5-field cron (UTC) or an interval: 90s, 10m, 3h")
+    post_schedule_file: str = Field("data/post_schedule", description="where /schedule saves a changed schedule")
+    post_in_bot: bool = Field(True, description="post from `rnnbot serve`; false when `rnnbot scheduler` runs")
+    post_model: str = Field("", description="model name to post with; empty = the default model")
+    post_corpus: str = Field("", description="corpus that posts must not copy; empty = the model's, none = off")
+    post_temperature: float = Field(0.8, ge=0.0, le=5.0)
+    post_min_chars: int = Field(40, ge=1, le=4096)
+    post_max_chars: int = Field(280, ge=1, le=4096, description="tweet-sized by default; Telegram allows 4096")
+    post_candidates: int = Field(16, ge=1, le=256, description="samples generated per round (K)")
+    post_buffer_size: int = Field(4, ge=1, le=256, description="scored candidates kept ready")
+    post_misfire_grace_s: float = Field(600.0, ge=0.0, description="post a slot missed while down this late")
+    post_retry_window_s: float = Field(300.0, ge=1.0, description="keep retrying a slot's send this long")
+    post_send_timeout_s: float = Field(20.0, gt=0.0, description="connect/write/read timeout of one send")
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod

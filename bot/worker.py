@@ -150,13 +150,20 @@ class GenerationWorker:
                     stop_at=stop_at)
             except Exception as exc:  # delivered to every waiting handler, logged by their error path
                 for r in requests:
-                    r.loop.call_soon_threadsafe(_settle, r.future, None, exc)
+                    _deliver(r, None, exc)
                 continue
             finally:
                 self.batches += 1
                 self.largest_batch = max(self.largest_batch, len(requests))
             for r, completion in zip(requests, completions):
-                r.loop.call_soon_threadsafe(_settle, r.future, completion, None)
+                _deliver(r, completion, None)
+
+
+def _deliver(request: Request, result, exc) -> None:
+    try:
+        request.loop.call_soon_threadsafe(_settle, request.future, result, exc)
+    except RuntimeError:  # the requester's event loop has closed: nobody is waiting any more
+        log.debug("dropped a completion for a closed event loop")
 
 
 def _settle(future: asyncio.Future, result, exc) -> None:

@@ -14,13 +14,20 @@ EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import db_commands, train_commands
+    from cli import train_commands
+    from cli import db_commands
+    from cli import bot_commands
+    from cli import neuron_commands
+    from cli import scheduler_commands
 
     parser = argparse.ArgumentParser(prog="rnnbot", description="Character-level RNN text generation bot.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train_commands.register(sub)
     db_commands.register(sub)
+    bot_commands.register(sub)
+    neuron_commands.register(sub)
+    scheduler_commands.register(sub)
     return parser
 
 

@@ -21,9 +21,14 @@ class FastStepper:
         cfg = model.config
         self.cell, self.layers, self.hidden, self.dtype = cfg.cell, cfg.layers, cfg.hidden, dtype
         rnn = model.rnn
+        # LSTM gates are stored (i, f, g, o); reordered to (i, f, o, g) so one sigmoid covers three.
+        H = cfg.hidden
+        order = (torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
+                 if self.cell == "lstm" else None)
         with torch.no_grad():
             def w(name):
-                return getattr(rnn, name).detach().float()
+                t = getattr(rnn, name).detach().float()
+                return t[order] if order is not None else t
 
             # (V, G*H): embedding row -> layer-0 input pre-activation, biases included.
             table = model.embed.weight.detach().float() @ w("weight_ih_l0").T + w("bias_ih_l0")
@@ -69,10 +74,11 @@ class FastStepper:
                     gates = torch.addmm(self.b[layer], torch.cat([x, h], 1).to(self.dtype), self.w_cat[layer])
                 gates = gates.float()
                 if self.cell == "lstm":
-                    c = state[1][layer]
-                    i, f, g, o = gates.chunk(4, 1)
-                    c.mul_(f.sigmoid_()).addcmul_(i.sigmoid_(), g.tanh_())
-                    h.copy_(o.sigmoid_().mul_(c.tanh()))
+                    c, H = state[1][layer], self.hidden
+                    ifo = gates[:, : 3 * H].sigmoid_()
+                    g = gates[:, 3 * H :].tanh_()
+                    c.mul_(ifo[:, H : 2 * H]).addcmul_(ifo[:, :H], g)
+                    torch.mul(ifo[:, 2 * H :], c.tanh(), out=h)
                 else:
                     h.copy_(gates.tanh_())
                 x = h

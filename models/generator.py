@@ -18,7 +18,7 @@ from models.checkpoint import Checkpoint, load_checkpoint
 from models.fast_step import FastStepper
 from models.model import CharRNN, State
 from models.precision import torch_dtype
-from models.sampling import check_sampling_args, sample_next
+from models.sampling import gumbel_noise, check_sampling_args, sample_next
 from models.vocab import Vocab
 
 
@@ -106,33 +106,52 @@ class Generator:
         n = len(prompts)
         seeds = [seed + i for i in range(n)] if isinstance(seed, int) else per_prompt(seed, n, "seeds")
         # Row i's random stream depends only on its seed, not on the batch it is part of.
-        uniforms = torch.stack([torch.rand(max_chars, generator=torch.Generator().manual_seed(s))
-                                for s in seeds])  # (n, max_chars)
+        noise = gumbel_noise(seeds, max_chars, len(self.vocab))  # (n, max_chars, V)
+        noise[:, :, 0] = float("-inf")  # never emit the unknown symbol
         logits, state = self.burn_in([self.vocab.encode(p) if p else self._start_ids for p in prompts])
         out = torch.zeros(n, max_chars, dtype=torch.long)
         lengths = torch.tensor(limits, dtype=torch.long)
         row_limit = lengths.clone()
         stopped = torch.zeros(n, dtype=torch.bool)
         active = torch.arange(n)  # original row of each batch row still generating
-        temp = torch.tensor(temps, dtype=torch.float32)  # of the active rows
+        compacted = False  # while no row has finished, batch row i is row i: plain slices, no gathers
+        inv_temp = 1.0 / torch.tensor(temps, dtype=torch.float32).clamp_min(1e-6)  # of the active rows
+        hot = torch.tensor(temps) > 0
+        all_hot = bool(hot.all())
+        next_limit = min(limits)  # the first step at which some active row reaches its own length
+        # Per character, the loop below is the stepper plus a handful of small ops; all bookkeeping
+        # for finished rows runs only on the (rare) steps where a row finishes.
         for t in range(max_chars):
-            logits[:, 0] = float("-inf")  # never emit the unknown symbol
-            next_ids = sample_next(logits, temp, uniforms[active, t], top_k, top_p)
-            out[active, t] = next_ids
-            done = torch.isin(next_ids, stop_ids) if len(stop_ids) else torch.zeros(len(active), dtype=torch.bool)
-            lengths[active[done]] = t  # a single-character stop is not part of the text
+            if not all_hot:
+                logits[:, 0] = float("-inf")  # greedy rows must not emit the unknown symbol either
+            next_ids = sample_next(logits, inv_temp, noise[active, t] if compacted else noise[:, t],
+                                   top_k, top_p, None if all_hot else hot)
+            if compacted:
+                out[active, t] = next_ids
+            else:
+                out[:, t] = next_ids
+            done = torch.isin(next_ids, stop_ids) if len(stop_ids) else None
             if long_stops:
-                hits = self._long_stop_hits(out, active, t, long_stops) & ~done
-                lengths[active[hits]] = t + 1  # the stop string is cut off after decoding
-                done |= hits
-            stopped[active[done]] = True
-            done |= row_limit[active] == t + 1  # rows that reached their own length
-            if bool(done.any()):
+                hits = self._long_stop_hits(out, active, t, long_stops)
+                done = hits if done is None else done | hits
+            if done is not None and bool(done.any()):
+                finished = active[done]
+                single = torch.isin(next_ids[done], stop_ids) if len(stop_ids) else torch.zeros(len(finished), dtype=torch.bool)
+                # a single-character stop is not part of the text; a stop string is cut after decoding
+                lengths[finished] = torch.where(single, t, t + 1)
+                stopped[finished] = True
+            if t + 1 >= next_limit:
+                reached = row_limit[active] == t + 1  # rows that reached their own length
+                done = reached if done is None else done | reached
+            if done is not None and bool(done.any()):
                 keep = (~done).nonzero().squeeze(1)
                 if len(keep) == 0:
                     break
-                active, next_ids, temp = active[keep], next_ids[keep], temp[keep]
+                active, next_ids, inv_temp, hot = active[keep], next_ids[keep], inv_temp[keep], hot[keep]
+                all_hot = bool(hot.all())
                 state = tuple(s[:, keep].contiguous() for s in state)
+                compacted = True
+                next_limit = int(row_limit[active].min())
             logits, state = self.stepper(next_ids, state)
 
         results = []

@@ -22,35 +22,52 @@ def check_sampling_args(temperatures, lengths, top_k: int | None, top_p: float |
         raise SamplingError(f"top_p must be in (0, 1], got {top_p!r}")
 
 
+def gumbel_noise(seeds: list[int], steps: int, vocab_size: int) -> torch.Tensor:
+    """(rows, steps, V) Gumbel(0, 1) noise, row i drawn from its own generator seeded with seeds[i]."""
+    uniform = torch.stack([torch.rand(steps, vocab_size, generator=torch.Generator().manual_seed(s))
+                           for s in seeds])
+    return gumbel(uniform)
+
+
+def gumbel(uniform: torch.Tensor) -> torch.Tensor:
+    """Uniform [0, 1) -> Gumbel(0, 1): -log(-log(u)) (u = 0 gives -inf, a draw that never wins)."""
+    return uniform.log_().neg_().log_().neg_()
+
+
 def sample_next(
     logits: torch.Tensor,
-    temperature: torch.Tensor,
-    uniform: torch.Tensor,
+    inv_temperature: torch.Tensor,
+    noise: torch.Tensor,
     top_k: int | None = None,
     top_p: float | None = None,
+    hot: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """logits (B, V), temperature (B,), uniform (B,) in [0, 1) -> next ids (B,).
+    """logits (B, V), inv_temperature (B,) = 1/T, noise (B, V) Gumbel -> next ids (B,).
 
-    Rows with temperature 0 take the argmax. Others sample by inverse CDF with their own
-    uniform number, so each row's draw depends only on its own random stream: a prompt samples
-    the same text alone or in a batch.
+    The Gumbel-max trick: argmax(logits / T + g) with g ~ Gumbel(0, 1) i.i.d. is an exact draw from
+    softmax(logits / T), in three small ops per character, and each row's draw depends only on
+    its own noise: a prompt samples the same text alone or in a batch. top-k and top-p restrict
+    the candidates first (the draw is then from the renormalised remainder). `hot` (B,) marks
+    rows with temperature > 0; the others take the argmax (default: all hot).
     """
     logits = logits.float()
-    greedy = logits.argmax(dim=-1)
-    hot = temperature > 0
-    if not bool(hot.any()):
-        return greedy
-    scaled = logits / temperature.clamp_min(1e-6).unsqueeze(1)
+    if top_k is None and (top_p is None or top_p >= 1.0):
+        drawn = torch.addcmul(noise, logits, inv_temperature.unsqueeze(1)).argmax(dim=-1)
+    else:
+        drawn = (_restrict(logits * inv_temperature.unsqueeze(1), top_k, top_p) + noise).argmax(dim=-1)
+    if hot is None or bool(hot.all()):
+        return drawn
+    return torch.where(hot, drawn, logits.argmax(dim=-1))
+
+
+def _restrict(scaled: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    """-inf outside the k likeliest characters and outside the top-p probability mass."""
     if top_k is not None and top_k < scaled.shape[1]:
         kth = scaled.topk(top_k, dim=-1).values[:, -1:]
         scaled = scaled.masked_fill(scaled < kth, float("-inf"))
-    probs = torch.softmax(scaled, dim=-1)
     if top_p is not None and top_p < 1.0:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        sorted_probs, order = torch.softmax(scaled, dim=-1).sort(dim=-1, descending=True)
         before = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass of strictly more likely chars
-        sorted_probs = sorted_probs.masked_fill(before >= top_p, 0.0)  # always keeps the top char
-        probs = torch.zeros_like(probs).scatter_(1, order, sorted_probs)
-    cdf = probs.cumsum(dim=-1)
-    target = (uniform * cdf[:, -1]).unsqueeze(1)
-    drawn = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp_max(probs.shape[1] - 1)
-    return torch.where(hot, drawn, greedy)
+        outside = torch.zeros_like(scaled, dtype=torch.bool).scatter_(1, order, before >= top_p)
+        scaled = scaled.masked_fill(outside, float("-inf"))  # always keeps the top char
+    return scaled

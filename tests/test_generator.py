@@ -4,7 +4,7 @@ import torch
 from models.checkpoint import load_checkpoint
 from models.errors import SamplingError
 from models.generator import Generator
-from models.sampling import sample_next
+from models.sampling import gumbel, sample_next
 
 
 @pytest.fixture(scope="module")
@@ -74,24 +74,29 @@ def test_invalid_parameters_raise_clear_errors(generator):
 
 def test_top_k_one_and_tiny_top_p_are_greedy():
     logits = torch.tensor([[0.1, 2.0, 1.9, -1.0], [3.0, 0.0, 2.9, 1.0]])
-    temps = torch.tensor([1.0, 1.0])
+    inv_temps = torch.tensor([1.0, 1.0])
     greedy = logits.argmax(-1)
-    for u in (0.0, 0.5, 0.999):
-        uniform = torch.full((2,), u)
-        assert torch.equal(sample_next(logits, temps, uniform, top_k=1), greedy)
-        assert torch.equal(sample_next(logits, temps, uniform, top_p=1e-3), greedy)
+    for seed in range(5):
+        noise = gumbel(torch.rand(2, 4, generator=torch.Generator().manual_seed(seed)))
+        assert torch.equal(sample_next(logits, inv_temps, noise, top_k=1), greedy)
+        assert torch.equal(sample_next(logits, inv_temps, noise, top_p=1e-3), greedy)
 
 
 def test_sampling_follows_the_distribution():
     logits = torch.log(torch.tensor([[0.1, 0.6, 0.3]])).repeat(20000, 1)
-    draws = sample_next(logits, torch.ones(20000), torch.rand(20000, generator=torch.Generator().manual_seed(0)))
-    freq = torch.bincount(draws, minlength=3).float() / 20000
-    torch.testing.assert_close(freq, torch.tensor([0.1, 0.6, 0.3]), atol=0.015, rtol=0)
-    # top_p = 0.7 keeps the 0.6 and 0.3 characters, renormalised
-    draws = sample_next(logits, torch.ones(20000), torch.rand(20000, generator=torch.Generator().manual_seed(1)),
-                        top_p=0.7)
-    freq = torch.bincount(draws, minlength=3).float() / 20000
-    torch.testing.assert_close(freq, torch.tensor([0.0, 2 / 3, 1 / 3]), atol=0.015, rtol=0)
+
+    def frequencies(inv_temp=1.0, seed=0, **kwargs):
+        noise = gumbel(torch.rand(20000, 3, generator=torch.Generator().manual_seed(seed)))
+        draws = sample_next(logits, torch.full((20000,), inv_temp), noise, **kwargs)
+        return torch.bincount(draws, minlength=3).float() / 20000
+
+    torch.testing.assert_close(frequencies(), torch.tensor([0.1, 0.6, 0.3]), atol=0.015, rtol=0)
+    # temperature 0.5 squares the probabilities (renormalised): .01, .36, .09 of .46
+    torch.testing.assert_close(frequencies(2.0, seed=1), torch.tensor([0.01, 0.36, 0.09]) / 0.46,
+                               atol=0.015, rtol=0)
+    # top_p = 0.7 keeps the 0.6 and 0.3 characters, renormalised; top_k = 2 the same two
+    torch.testing.assert_close(frequencies(seed=2, top_p=0.7), torch.tensor([0.0, 2 / 3, 1 / 3]), atol=0.015, rtol=0)
+    torch.testing.assert_close(frequencies(seed=3, top_k=2), torch.tensor([0.0, 2 / 3, 1 / 3]), atol=0.015, rtol=0)
 
 
 def test_generator_loads_checkpoint_once(trained_run):

@@ -92,7 +92,8 @@ def fail_claimed_post(session: Session, *, post_id: int, error: str,
     if started_before is None:
         condition.append(Post.sent_at.is_(None))
     else:
-        condition.append(Post.sent_at < _slot_utc(started_before))
+        _slot_utc(started_before)  # refuses naive datetimes
+        condition.append(Post.sent_at < started_before)
     stmt = (update(Post).where(*condition).values(status="failed", error=clean_text(error, field="error"))
             .execution_options(synchronize_session=False))
     return session.execute(stmt).rowcount == 1
@@ -112,9 +113,9 @@ def generation_in_use(session: Session, *, generation_id: int) -> bool:
 
 
 def posted_texts(session: Session, *, limit: int = 10_000) -> list[str]:
-    """The texts of the latest `limit` sent posts, to any channel (newest first)."""
+    """The texts of the latest `limit` posts sent or being sent (claimed), to any channel, newest first."""
     stmt = (select(Generation.text).join(Post, Post.generation_id == Generation.id)
-            .where(Post.status == "sent").order_by(Post.id.desc()).limit(limit))
+            .where(Post.status.in_(("claimed", "sent"))).order_by(Post.id.desc()).limit(limit))
     return list(session.scalars(stmt))
 
 

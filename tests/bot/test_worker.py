@@ -74,3 +74,27 @@ async def test_errors_reach_the_caller_and_the_worker_survives(store):
         worker.stop()
     assert len(ok.text) == 5
     assert not any(t.name == "generation-worker" for t in threading.enumerate())
+
+
+def test_worker_survives_a_requester_whose_event_loop_closed(store):
+    import asyncio
+
+    worker = GenerationWorker(store, batch_wait_s=0.2)  # the first request waits for company...
+    worker.start()
+    try:
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(_queue_and_leave(worker))
+        loop.close()  # ...and its loop is gone before the result is delivered
+        # The worker thread is still alive and serves the next caller.
+        completion = asyncio.run(worker.complete("the quick ", max_chars=5, temperature=0.0))
+        assert completion.text == "brown"
+    finally:
+        worker.stop()
+
+
+async def _queue_and_leave(worker):
+    import asyncio
+
+    task = asyncio.ensure_future(worker.complete("the ", max_chars=5, temperature=0.0))
+    await asyncio.sleep(0.01)
+    task.cancel()

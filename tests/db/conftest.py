@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
 from db.session import Database, resolve_url
+from tests.helpers import new_postgres_database
 
 POSTGRES_ENV = "TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgresql"]
@@ -40,15 +40,8 @@ def scratch_database(request, folder: Path):
     if request.param == "sqlite":
         yield f"sqlite:///{folder / 'rnnbot.db'}"
         return
-    admin = request.getfixturevalue("postgres_admin")
-    name = f"rnnbot_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_postgres_database(request.getfixturevalue("postgres_admin"), "rnnbot_test") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
+
+from tests.helpers import CHROMIUM, CHROMIUM_FLAGS
 
 from bot.sandbox.media import tiny_png
 from tests.sandbox.conftest import ALICE, CHANNEL
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 pytestmark = [
     pytest.mark.slow,

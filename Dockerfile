@@ -1,0 +1,56 @@
+# rnnbot: one image for the bot (default), the scheduler, migrations and training.
+#   docker build -t rnnbot .
+#   docker run --env-file .env -v rnnbot-data:/data rnnbot            # rnnbot serve, SQLite in /data
+# Lint: hadolint --failure-threshold warning Dockerfile (tests/deploy/test_docker_files.py runs it).
+
+# ---- build: a virtualenv holding CPU PyTorch and the project ----
+FROM python:3.11-slim-bookworm AS build
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+# CPU-only PyTorch from PyTorch's own index, in its own layer (it rarely changes): the default
+# index's wheel pulls several GB of CUDA libraries. The version matches pyproject.toml's pin.
+RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+
+WORKDIR /src
+# .dockerignore keeps out the virtualenv, runs, data, tests and any .env
+COPY . .
+RUN pip install --no-cache-dir . \
+    && python -c "import torch; assert not torch.cuda.is_available() and torch.__version__.endswith('+cpu')"
+
+# ---- runtime: the virtualenv on a clean slim image, run as a non-root user ----
+FROM python:3.11-slim-bookworm AS runtime
+
+# Paths are absolute: relative defaults (data/..., runs/kjv) would depend on the working directory.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    DATABASE_URL=sqlite:////data/rnnbot.db \
+    MODEL_PATH=/data/runs/kjv \
+    POST_SCHEDULE_FILE=/data/post_schedule \
+    HEALTH_HOST=0.0.0.0 \
+    HEALTH_PORT=8090
+
+RUN groupadd --system --gid 10001 rnnbot \
+    && useradd --system --no-log-init --uid 10001 --gid rnnbot --home-dir /data --shell /usr/sbin/nologin rnnbot \
+    && mkdir -p /data /models \
+    && chown rnnbot:rnnbot /data /models
+
+COPY --from=build /opt/venv /opt/venv
+
+WORKDIR /data
+USER 10001:10001
+# /data: the SQLite database, the post schedule and (unless MODEL_PATH points elsewhere) the model.
+# /models exists (owned by rnnbot) so a named volume mounted there is writable by the trainer.
+VOLUME ["/data"]
+EXPOSE 8090
+
+# GET /healthz on HEALTH_PORT: 200 when the database answers and a model is loaded (bot/health.py).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-m", "bot.health"]
+
+CMD ["rnnbot", "serve"]

@@ -1,0 +1,167 @@
+"""The Telegram bot: `build_application(settings)` wires handlers and services; `running(app)` runs it.
+
+    services = create_services(settings)           # db upgrade, admins, models (slow)
+    application = build_application(settings, services)
+    async with running(application):               # initialize, post_init, polling ... and back
+        await stop.wait()
+
+`rnnbot serve` (cli/bot_commands.py) does exactly this until SIGTERM/SIGINT; `run_polling()`
+works too, since the start-up and shut-down steps are the Application's post_init/post_shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from telegram import BotCommand, Update
+from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler,
+                          InlineQueryHandler, MessageHandler, filters)
+
+from bot import health
+from bot.handlers import admin, chat, history, inline, neuron, preferences
+from bot.handlers.errors import on_error
+from bot.scheduler import service as scheduler
+from bot.services import Services, create_services, get_services
+from bot.settings import Settings
+from models.errors import RnnbotError
+
+log = logging.getLogger(__name__)
+
+FLOOD_RETRIES = 3  # AIORateLimiter: retries after Telegram's 429 (it waits retry_after each time)
+POLL_TIMEOUT_S = 10  # getUpdates long poll
+
+
+def protect_logs() -> None:
+    """Keep the token and users' text out of the logs, whatever the root level.
+
+    httpx logs every request URL at INFO, and a Bot API URL contains the token; at DEBUG, PTB's Bot
+    logs its base URL (with the token) and every request's parameters, and its Application every
+    update (both with users' text).
+    """
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    for name in ("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application"):
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
+
+
+def file_url_for(base_url: str) -> str:
+    """http://host:8081/bot -> http://host:8081/file/bot (where a local Bot API serves downloads)."""
+    base = base_url.rstrip("/")
+    if not base.endswith("/bot"):
+        raise RnnbotError(f"TELEGRAM_API_BASE_URL must end with /bot, e.g. http://127.0.0.1:8081/bot "
+                          f"(the token is appended to it); got {base_url!r}")
+    return base[: -len("/bot")] + "/file/bot"
+
+
+def bot_commands(application: Application) -> list[BotCommand]:
+    """Telegram's command menu: what everyone may use (admin commands stay out of it)."""
+    return [BotCommand(name, about) for name, about in chat.public_commands(application)]
+
+
+async def on_startup(application: Application) -> None:
+    """post_init: start the worker, publish the command menu, start the scheduler and health server."""
+    services = get_services(application)
+    services.worker.start()
+    await application.bot.set_my_commands(bot_commands(application))
+    health_port = services.settings.health_port
+    if health_port:
+        host = services.settings.health_host
+        check = health.service_check(services.database, services.models, services.worker)
+        services.health = health.HealthServer(host, health_port, check)
+        await services.health.start()
+    if services.poster is not None:
+        await services.poster.start()
+    log.info("bot @%s is up", application.bot.username)
+
+
+async def on_shutdown(application: Application) -> None:
+    """post_shutdown: stop what on_startup started, let queued generations finish, close the database."""
+    services = get_services(application)
+    if services.poster is not None:
+        await services.poster.stop()
+    if services.health is not None:
+        await services.health.stop()
+        services.health = None
+    await asyncio.to_thread(services.worker.stop)
+    services.database.close()
+
+
+@asynccontextmanager
+async def running(application: Application, poll_timeout: float = POLL_TIMEOUT_S) -> AsyncIterator[Application]:
+    """Run the application inside this event loop (as run_polling does, without owning the loop)."""
+    try:
+        await application.initialize()
+        if application.post_init:
+            await application.post_init(application)
+        await application.updater.start_polling(poll_interval=0.0, timeout=dtm.timedelta(seconds=poll_timeout),
+                                                allowed_updates=Update.ALL_TYPES)
+        await application.start()
+        try:
+            yield application
+        finally:
+            if application.updater.running:
+                await application.updater.stop()
+            if application.running:
+                await application.stop()
+            if application.post_stop:
+                await application.post_stop(application)
+    finally:
+        await application.shutdown()
+        if application.post_shutdown:
+            await application.post_shutdown(application)
+
+
+def build_application(settings: Settings, services: Services | None = None) -> Application:
+    """The bot, wired: handlers, error handler, start-up/shut-down steps, optional scheduler and /neuron.
+
+    `services` (default: create_services(settings)) end up in application.bot_data["services"]."""
+    protect_logs()
+    token = settings.telegram_bot_token.get_secret_value()
+    if not token:
+        raise RnnbotError("TELEGRAM_BOT_TOKEN is not set (get one from @BotFather)")
+    base_url = settings.telegram_api_base_url.rstrip("/")  # PTB appends the token to it
+    base_file_url = file_url_for(base_url) if base_url else None
+    if services is None:
+        services = create_services(settings)
+    builder = (ApplicationBuilder().token(token)
+               .concurrent_updates(True)  # one user's slow completion must not hold up the others
+               .rate_limiter(AIORateLimiter(max_retries=FLOOD_RETRIES))
+               .post_init(on_startup).post_shutdown(on_shutdown))
+    if base_url:
+        builder.base_url(base_url).base_file_url(base_file_url)
+    application = builder.build()
+    application.bot_data["services"] = services
+
+    # New messages only: an edited message is not a new prompt.
+    private_text = (filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE
+                    & ~filters.VIA_BOT)
+    application.add_handlers([
+        CommandHandler("start", chat.start),
+        CommandHandler("help", chat.help_command),
+        CommandHandler("complete", chat.complete_command),
+        CommandHandler("verse", chat.verse),
+        CommandHandler("settings", preferences.settings_command),
+        CommandHandler("temperature", preferences.temperature_command),
+        CommandHandler("length", preferences.length_command),
+        CommandHandler("model", preferences.model_command),
+        CommandHandler("history", history.history),
+        CommandHandler("forget", history.forget),
+        CommandHandler("stats", admin.stats),
+        CommandHandler("reload", admin.reload),
+        CallbackQueryHandler(preferences.settings_button, pattern=preferences.CALLBACK_PATTERN),
+        CallbackQueryHandler(history.forget_button, pattern=history.CALLBACK_PATTERN),
+        InlineQueryHandler(inline.inline_query),
+        MessageHandler(private_text, chat.complete_text),
+    ])
+    application.add_error_handler(on_error)
+
+    neuron.register(application)
+    if settings.channel_id:  # /post_now and /schedule; posts on schedule unless POST_IN_BOT=false
+        services.poster = scheduler.install(application)
+    return application

@@ -1,0 +1,152 @@
+"""Talking to the bot: /start, /help, text to complete (/complete or any text in a private chat), /verse."""
+
+from __future__ import annotations
+
+import html
+import random
+import re
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import CommandHandler, ContextTypes
+
+from bot.handlers.generation import (Refused, Request, generate, italic, rate_limit_message, reply_html, typing,
+                                     unknown_chars_note)
+from bot.services import get_services
+from bot.text import render_html
+
+VERSE_MAX_CHARS = 600  # the longest KJV verse (Esther 8:9) is 528 characters
+SENTENCE_END = re.compile(r".*[.!?;:]")
+
+# (command, what it does) in the order /help and Telegram's command menu show them.
+PUBLIC_COMMANDS = [
+    ("start", "what this bot does"),
+    ("help", "all commands"),
+    ("complete", "continue your text: /complete In the beginning"),
+    ("verse", "a freshly generated verse"),
+    ("settings", "temperature, length and model, with buttons"),
+    ("temperature", "set the temperature: /temperature 0.7"),
+    ("length", "set the completion length: /length 400"),
+    ("model", "list the models, or switch: /model NAME"),
+    ("history", "your last completions"),
+    ("forget", "delete everything stored about you"),
+]
+OPTIONAL_COMMANDS = [  # listed when their module is installed (bot/handlers/neuron.py)
+    ("neuron", "see one cell of the network fire over your text"),
+]
+ADMIN_COMMANDS = [
+    ("stats", "database rows and worker statistics"),
+    ("reload", "load the newest active checkpoint without a restart"),
+]
+SCHEDULER_COMMANDS = [
+    ("post_now", "post a generated verse to the channel now"),
+    ("schedule", "show the posting schedule"),
+]
+
+
+def registered_commands(application) -> set[str]:
+    return {command for handlers in application.handlers.values() for handler in handlers
+            if isinstance(handler, CommandHandler) for command in handler.commands}
+
+
+def public_commands(application) -> list[tuple[str, str]]:
+    registered = registered_commands(application)
+    return PUBLIC_COMMANDS + [(name, about) for name, about in OPTIONAL_COMMANDS if name in registered]
+
+
+def admin_commands(application) -> list[tuple[str, str]]:
+    registered = registered_commands(application)
+    return ADMIN_COMMANDS + [(name, about) for name, about in SCHEDULER_COMMANDS if name in registered]
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Greet the user and say how to use the bot."""
+    name = html.escape(update.effective_user.first_name if update.effective_user else "there")
+    await update.effective_message.reply_text(
+        f"Hello, {name}! I am a small neural network that writes one character at a time.\n\n"
+        "Send me the beginning of a sentence and I will continue it. /verse gives you a fresh verse, "
+        "/settings changes how adventurous I am, and /help lists everything else.",
+        parse_mode=ParseMode.HTML)
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List the commands (and the admin ones for admins)."""
+    services = get_services(context)
+    lines = ["Send me any text in this chat and I will continue it.", "",
+             *(f"/{name} — {html.escape(about)}" for name, about in public_commands(context.application)), "",
+             f"Inline: type @{context.bot.username} and a prompt in any chat for three completions."]
+    if services.is_admin(update.effective_user.id if update.effective_user else None):
+        lines += ["", "<b>Admin</b>",
+                  *(f"/{name} — {html.escape(about)}" for name, about in admin_commands(context.application))]
+    await update.effective_message.reply_text("\n".join(lines), parse_mode=ParseMode.HTML)
+
+
+async def complete_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Continue the text of a private-chat message."""
+    await complete_and_reply(update, context, update.effective_message.text or "")
+
+
+async def complete_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/complete PROMPT: continue PROMPT (works in groups too)."""
+    parts = (update.effective_message.text or "").split(None, 1)  # keeps the prompt's own line breaks
+    await complete_and_reply(update, context, parts[1] if len(parts) > 1 else "")
+
+
+async def complete_and_reply(update: Update, context: ContextTypes.DEFAULT_TYPE, prompt: str) -> None:
+    services = get_services(context)
+    message, limit = update.effective_message, services.settings.max_prompt_chars
+    if not prompt.strip():
+        await message.reply_text("Give me something to continue, e.g. /complete In the beginning")
+        return
+    notes = []
+    if len(prompt) > limit:
+        notes.append(f"Your text was {len(prompt):,} characters long; I read only the last {limit:,}.")
+        prompt = prompt[-limit:]  # the end is what the next characters depend on
+    refusal = rate_limit_message(services, update.effective_user.id)
+    if refusal:
+        await message.reply_text(refusal)
+        return
+    try:
+        async with typing(update.effective_chat):
+            result = await generate(services, Request(update.effective_user, update.effective_chat, prompt))
+    except Refused as refused:
+        await message.reply_text(str(refused))
+        return
+    completion = result.completions[0]
+    await reply_html(message, render_html([(prompt, True), (completion.text, False)]))
+    notes.append(unknown_chars_note(completion.unknown_chars))
+    if any(notes):
+        await message.reply_text(italic(" ".join(n for n in notes if n)), parse_mode=ParseMode.HTML)
+
+
+def verse_line(prefix: str, text: str, finished: bool) -> str:
+    """`chapter:verse text` on one line; a verse cut off by the length limit ends at its last sentence."""
+    line = (prefix + text).strip()
+    if not finished:
+        sentence = SENTENCE_END.match(line)
+        if sentence and len(sentence.group()) > len(prefix) + 1:
+            line = sentence.group()
+    return line
+
+
+async def verse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A fresh `chapter:verse text` line, like the channel's posts."""
+    services = get_services(context)
+    message = update.effective_message
+    refusal = rate_limit_message(services, update.effective_user.id)
+    if refusal:
+        await message.reply_text(refusal)
+        return
+    # Primed at a line start with a verse number, the model writes the rest of a verse line.
+    prefix = f"{random.randint(1, 50)}:{random.randint(1, 40)} "
+    request = Request(update.effective_user, update.effective_chat, prefix, model_input="\n" + prefix,
+                      stop_at="\n", max_chars=VERSE_MAX_CHARS)
+    try:
+        async with typing(update.effective_chat):
+            result = await generate(services, request)
+    except Refused as refused:
+        await message.reply_text(str(refused))
+        return
+    completion = result.completions[0]
+    line = verse_line(prefix, completion.text, completion.finish_reason == "stop")
+    await message.reply_text(html.escape(line, quote=False), parse_mode=ParseMode.HTML)

@@ -1,0 +1,162 @@
+"""The path every completion takes: rate limit, record the prompt, the worker, record the result.
+
+Chat messages, /complete, /verse and inline queries all go through `generate`, so each one is
+rate limited, stored with its latency and run by the GenerationWorker, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+from telegram import Chat, Message, User
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import TelegramError
+
+from bot.services import Services
+from bot.settings import Settings
+from bot.worker import QueueFull
+from db import repositories as repo
+from models.generator import Completion
+
+BUSY = "I'm busy with other people's requests right now. Please try again in a few seconds."
+TYPING_REFRESH_S = 4.5  # Telegram shows a chat action for 5 s
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """A user's settings with the service defaults filled in."""
+
+    temperature: float
+    length: int
+    model: str  # a loaded model's name
+
+
+def preferences(user_row, settings: Settings, services: Services) -> Preferences:
+    temperature = settings.default_temperature if user_row is None or user_row.temperature is None \
+        else user_row.temperature
+    length = settings.default_length if user_row is None or user_row.length is None else user_row.length
+    model = services.models.resolve(None if user_row is None else user_row.model_name)
+    return Preferences(temperature, min(length, settings.max_length), model)
+
+
+def remember_user(session: Session, services: Services, user: User, chat: Chat | None = None):
+    """Upsert the user (and chat) row; returns the user row, whose settings the caller may read."""
+    row = repo.upsert_user(session, user_id=user.id, username=user.username, is_admin=services.is_admin(user.id))
+    if chat is not None:
+        repo.upsert_chat(session, chat_id=chat.id, type=chat.type, title=chat.title)
+    return row
+
+
+class Refused(Exception):
+    """The request was not run: rate limited or the queue is full. The message is for the user."""
+
+
+def rate_limit_message(services: Services, user_id: int) -> str | None:
+    """None if the user may ask now (the request is counted); else a friendly explanation."""
+    wait = services.limiter.check(user_id)
+    if not wait:
+        return None
+    s = services.settings
+    return (f"Easy there! You can ask for {s.rate_limit_count} completions every {s.rate_limit_window_s:g} "
+            f"seconds. Please try again in {math.ceil(wait)} s.")
+
+
+@dataclass
+class Request:
+    user: User
+    chat: Chat | None  # None: inline mode
+    prompt: str  # what is stored (and shown)
+    model_input: str | None = None  # what the model reads, when not the prompt itself (/verse)
+    stop_at: str | None = None
+    max_chars: int | None = None  # None: the user's length setting
+    length_cap: int | None = None  # at most this many, whatever the user's length
+    temperatures: tuple[float, ...] | None = None  # None: the user's; several: one completion each
+
+
+@dataclass
+class Result:
+    completions: list[Completion]
+    temperatures: tuple[float, ...]
+    preferences: Preferences
+    latency_ms: int
+
+
+async def generate(services: Services, request: Request) -> Result:
+    """Record the prompt, complete it through the worker, record the completions. Raises Refused."""
+    started = time.perf_counter()
+    settings = services.settings
+
+    def record_prompt(session: Session) -> tuple[int, Preferences]:
+        row = remember_user(session, services, request.user, request.chat)
+        prompt = repo.add_prompt(session, user_id=request.user.id, text=request.prompt,
+                                 chat_id=request.chat.id if request.chat else None,
+                                 max_chars=settings.max_prompt_chars)
+        return prompt.id, preferences(row, settings, services)
+
+    prompt_id, prefs = await services.run_db(record_prompt)
+    temperatures = request.temperatures or (prefs.temperature,)
+    max_chars = min(request.max_chars or prefs.length, request.length_cap or settings.max_length,
+                    settings.max_length)
+    model_input = request.prompt if request.model_input is None else request.model_input
+    try:
+        completions = await asyncio.gather(*(
+            services.worker.complete(model_input, max_chars=max_chars, temperature=t, model=prefs.model,
+                                     stop_at=request.stop_at)
+            for t in temperatures))
+    except QueueFull:
+        raise Refused(BUSY) from None
+    latency_ms = round((time.perf_counter() - started) * 1000)
+
+    def record_completions(session: Session) -> None:
+        for completion, temperature in zip(completions, temperatures):
+            repo.add_completion(session, prompt_id=prompt_id, text=completion.text, model_name=prefs.model,
+                                params=repo.SamplingParams(temperature=temperature, max_chars=max_chars),
+                                latency_ms=latency_ms)
+
+    await services.run_db(record_completions)
+    return Result(list(completions), temperatures, prefs, latency_ms)
+
+
+@asynccontextmanager
+async def typing(chat: Chat) -> AsyncIterator[None]:
+    """Show "typing…" in the chat until the block ends."""
+    async def keep_typing() -> None:
+        while True:
+            with suppress(TelegramError):
+                await chat.send_action(ChatAction.TYPING)
+            await asyncio.sleep(TYPING_REFRESH_S)
+
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
+async def reply_html(message: Message, pieces: list[str]) -> None:
+    """Send already-escaped HTML pieces (each within Telegram's 4096 limit) in order."""
+    for piece in pieces:
+        if piece.strip():
+            await message.reply_text(piece, parse_mode=ParseMode.HTML)
+
+
+def unknown_chars_note(chars: list[str]) -> str | None:
+    if not chars:
+        return None
+    shown = list(dict.fromkeys(chars))
+    listed = " ".join(shown[:10]) + (" …" if len(shown) > 10 else "")
+    return (f"I had never seen {listed} while learning, so I read "
+            f"{'it' if len(shown) == 1 else 'them'} as unknown characters.")
+
+
+def italic(text: str) -> str:
+    return f"<i>{html.escape(text, quote=False)}</i>"

@@ -1,0 +1,74 @@
+"""What the bot keeps about a user: /history shows it, /forget deletes it (after a confirm button)."""
+
+from __future__ import annotations
+
+import html
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot.services import get_services
+from db import repositories as repo
+
+HISTORY_ITEMS = 5
+SNIPPET_CHARS = 300
+CALLBACK_PATTERN = r"^forget:"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    return html.escape(text if len(text) <= limit else text[: limit - 1] + "…", quote=False)
+
+
+async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The user's last completions, newest first."""
+    services, user_id = get_services(context), update.effective_user.id
+
+    def load(session) -> list[tuple[str, list[str]]]:
+        return [(p.text, [c.text for c in p.completions])
+                for p in repo.user_prompts(session, user_id=user_id, limit=HISTORY_ITEMS)]
+
+    items = await services.run_db(load)
+    if not items:
+        await update.effective_message.reply_text("Nothing here yet: send me some text to continue.")
+        return
+    lines = ["<b>Your last prompt</b>" if len(items) == 1 else f"<b>Your last {len(items)} prompts</b>"]
+    for prompt, completions in items:
+        shown = completions[0] if completions else ""
+        more = f" <i>(+{len(completions) - 1} more)</i>" if len(completions) > 1 else ""
+        lines.append(f"\n<b>{snippet(prompt, 120)}</b>{snippet(shown) if shown else ' <i>(no completion)</i>'}{more}")
+    await update.effective_message.reply_text("\n".join(lines), parse_mode=ParseMode.HTML)
+
+
+async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Ask before deleting everything stored about the user."""
+    user_id = update.effective_user.id
+    keyboard = InlineKeyboardMarkup([[
+        InlineKeyboardButton("Yes, delete everything", callback_data=f"forget:yes:{user_id}"),
+        InlineKeyboardButton("No, keep it", callback_data=f"forget:no:{user_id}"),
+    ]])
+    await update.effective_message.reply_text(
+        "This deletes everything I have stored about you: your prompts, my completions and your settings. "
+        "Are you sure?", reply_markup=keyboard)
+
+
+async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The confirm (or cancel) button under /forget's question."""
+    services, query = get_services(context), update.callback_query
+    _, choice, owner = query.data.split(":", 2)
+    if str(query.from_user.id) != owner:
+        await query.answer("Only the person who asked can press this.", show_alert=True)
+        return
+    if choice != "yes":
+        await query.answer("Nothing was deleted.")
+        await query.edit_message_text("OK, I kept everything.")
+        return
+    deleted = await services.run_db(lambda session: repo.forget_user(session, user_id=query.from_user.id))
+    await query.answer("Deleted.")
+    await query.edit_message_text(
+        f"Done: I deleted {plural(deleted['prompts'], 'prompt')}, {plural(deleted['completions'], 'completion')} "
+        "and your settings.")

@@ -1,0 +1,120 @@
+"""GET /healthz: is the database reachable and a model loaded? For container healthchecks and load balancers.
+
+    server = HealthServer("0.0.0.0", 8090, service_check(db, store))
+    await server.start()          # port 0 picks a free port: read server.port
+    ...
+    await server.stop()
+
+The check returns a JSON-able dict. The answer is 200 with {"ok": true, ...the dict} when the dict's
+own "ok" is true or, without an "ok", when every boolean in it is true (e.g. {"database": true,
+"model": true}); else 503 with the same body and "ok": false. The check runs in a thread,
+so a slow database never blocks the bot's event loop, and it is given CHECK_TIMEOUT_S to answer.
+
+`python -m bot.health [URL]` probes the endpoint and exits 0 or 1 (the Dockerfile's HEALTHCHECK).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from aiohttp import web
+from sqlalchemy import text
+
+log = logging.getLogger(__name__)
+
+CHECK_TIMEOUT_S = 5.0
+
+
+class HealthServer:
+    def __init__(self, host: str, port: int, check: Callable[[], dict]):
+        self.host, self.port, self.check = host, port, check
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        self._runner = web.AppRunner(app, access_log=None)  # probes every few seconds would flood the log
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = self._runner.addresses[0][1]
+        log.info("health endpoint on http://%s:%d/healthz", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> HealthServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        try:
+            body = dict(await asyncio.wait_for(asyncio.to_thread(self.check), CHECK_TIMEOUT_S))
+        except TimeoutError:
+            body = {"error": f"the health check took more than {CHECK_TIMEOUT_S:g}s"}
+        except Exception as exc:  # a broken check is an unhealthy service, not a crashed endpoint
+            log.warning("health check failed: %s", type(exc).__name__)
+            body = {"error": type(exc).__name__}
+        if "error" in body:
+            ok = False
+        elif "ok" in body:  # the check decided itself
+            ok = body["ok"] is True
+        else:
+            flags = [value for value in body.values() if isinstance(value, bool)]
+            ok = bool(flags) and all(flags)
+        body.pop("ok", None)
+        return web.json_response({"ok": ok, **body}, status=200 if ok else 503)
+
+
+def database_reachable(db) -> bool:
+    """True when a `SELECT 1` succeeds on the Database's engine."""
+    try:
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception as exc:
+        log.warning("health: database unreachable (%s)", type(exc).__name__)
+        return False
+
+
+def service_check(db, store=None, worker=None) -> Callable[[], dict]:
+    """The bot's check: database reachable, a model loaded (ModelStore), queue length (GenerationWorker)."""
+    def check() -> dict:
+        result = {"database": database_reachable(db), "model": bool(store is not None and store.names())}
+        if store is not None:
+            result["models"] = store.names()
+        if worker is not None:
+            result["queue"] = worker.pending
+        return result
+
+    return check
+
+
+def probe(url: str, timeout: float = 4.0) -> int:
+    """0 when the endpoint answers 200, else 1 (with the reason on stderr)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 0 if response.status == 200 else 1
+    except urllib.error.HTTPError as exc:
+        print(f"unhealthy: HTTP {exc.code} {exc.read().decode('utf-8', 'replace')}", file=sys.stderr)
+    except OSError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+    return 1
+
+
+def default_url() -> str:
+    return f"http://127.0.0.1:{os.environ.get('HEALTH_PORT') or '8090'}/healthz"
+
+
+if __name__ == "__main__":
+    sys.exit(probe(sys.argv[1] if len(sys.argv) > 1 else default_url()))

@@ -1,0 +1,189 @@
+"""Auto-posting as a service: the candidate buffer, the poster, and an APScheduler that ticks at
+every slot. `rnnbot serve` calls `install(application)`; `rnnbot scheduler` and `rnnbot post`
+call `build_service(...)` with a plain `telegram.Bot`.
+
+Why a plain AsyncIOScheduler and not PTB's JobQueue: the same service must run without an
+Application (`rnnbot scheduler`), and it needs nothing from PTB's job wrapper. APScheduler only
+decides *when* to look; whether a slot is posted is decided by the database (see poster.py), so
+several schedulers may run at once and nothing is stored in an APScheduler job store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from telegram import Bot
+
+from bot.scheduler.buffer import CandidateBuffer, CandidateRules
+from bot.scheduler.candidates import CorpusIndex
+from bot.scheduler.poster import Poster, parse_channel
+from bot.scheduler.schedule_store import ScheduleStore
+from bot.scheduler.slots import Schedule, ScheduleError
+from bot.settings import Settings
+from bot.worker import GenerationWorker, ModelStore
+from db.session import Database
+from models.errors import RnnbotError
+
+log = logging.getLogger(__name__)
+
+POST_JOB = "post"
+SCHEDULE_POLL_S = 30.0  # how often a changed POST_SCHEDULE_FILE is noticed
+STOP_WAIT_S = 10.0  # on stop, how long a post in progress may take to finish
+
+
+class PostingService:
+    def __init__(self, poster: Poster, buffer: CandidateBuffer, store: ScheduleStore, *, corpus_spec: str = "",
+                 run_schedule: bool = True):
+        """`run_schedule` False: only /post_now and `rnnbot post` post (POST_IN_BOT=false)."""
+        self.poster, self.buffer, self.store = poster, buffer, store
+        self.corpus_spec, self.run_schedule = corpus_spec, run_schedule
+        self.scheduler: AsyncIOScheduler | None = None
+        self._ticks: set[asyncio.Task] = set()
+        self._started = False
+
+    @property
+    def schedule(self) -> Schedule:
+        return self.poster.schedule
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        generator = self.buffer.models.get(self.buffer.model_name)
+        self.buffer.corpus = await asyncio.to_thread(load_corpus_index, self.corpus_spec, generator)
+        await self.buffer.start()
+        self._started = True
+        if not self.run_schedule:
+            return
+        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # else two lines per tick
+        self.scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
+            "coalesce": True, "max_instances": 1,
+            "misfire_grace_time": None})  # always run late ticks: the poster decides what is missed
+        self.scheduler.add_job(self.tick, self.schedule.trigger, id=POST_JOB, name="post a verse")
+        self.scheduler.add_job(self._watch_schedule, "interval", seconds=SCHEDULE_POLL_S, name="watch /schedule")
+        self.scheduler.start()
+        log.info("posting to %s on %s", self.poster.channel, self.schedule.describe())
+        # At once: finish interrupted posts and catch up with a slot missed while down.
+        self._ticks.add(asyncio.get_running_loop().create_task(self.tick()))
+
+    async def stop(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        running = [task for task in self._ticks if not task.done()]
+        if running and self.poster.sending:
+            await asyncio.wait(running, timeout=STOP_WAIT_S)  # let a message on its way be recorded
+        # Anything else (waiting for a candidate, say) stops now; a claim it made and did not send
+        # is recovered by the next tick of any scheduler (see poster.py).
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        await self.buffer.stop()
+        self._started = False
+
+    async def tick(self) -> list:
+        task = asyncio.current_task()
+        self._ticks.add(task)
+        try:
+            return await self.poster.tick()
+        except Exception:
+            log.exception("posting failed")
+            return []
+        finally:
+            self._ticks.discard(task)
+
+    # ----- changing the schedule at runtime -----
+    def set_schedule(self, expression: str) -> Schedule:
+        """Validate, save (see schedule_store.py) and apply; ScheduleError changes nothing."""
+        schedule = self.store.save(expression)
+        self._apply(schedule)
+        return schedule
+
+    def reset_schedule(self) -> Schedule:
+        schedule = self.store.reset()
+        self._apply(schedule)
+        return schedule
+
+    def _apply(self, schedule: Schedule) -> None:
+        self.poster.set_schedule(schedule)
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.reschedule_job(POST_JOB, trigger=schedule.trigger)
+        log.info("posting schedule is now %s", schedule.describe())
+
+    async def _watch_schedule(self) -> None:
+        """Another process (the bot, when this is `rnnbot scheduler`) may have changed the schedule."""
+        if self.store.changed():
+            schedule = self.store.load()
+            if schedule.expression != self.schedule.expression:
+                self._apply(schedule)
+
+
+def load_corpus_index(spec: str, generator) -> CorpusIndex | None:
+    """The corpus posts must not copy: POST_CORPUS, else the one the model was trained on."""
+    from trainer.corpora import CorpusError, load_corpus
+
+    spec = spec.strip()
+    if spec.lower() == "none":
+        log.warning("POST_CORPUS=none: posts are not checked for copies of the training corpus")
+        return None
+    name = spec or (generator.checkpoint.corpus if generator.checkpoint is not None else "")
+    if not name:
+        raise RnnbotError("the posting model does not record its training corpus: set POST_CORPUS "
+                          "(kjv, a corpus file, or none)")
+    book_names = name == "kjv+books"
+    try:
+        corpus = load_corpus("kjv" if book_names else name, book_names)
+    except CorpusError as exc:
+        raise RnnbotError(f"cannot load the corpus posts are checked against ({exc}); "
+                          "set POST_CORPUS to the training corpus (or none)") from None
+    return CorpusIndex(corpus.text)
+
+
+def check_settings(settings: Settings) -> ScheduleStore:
+    """The posting configuration's mistakes as RnnbotError, before anything slow starts."""
+    if not settings.channel_id.strip():
+        raise RnnbotError("CHANNEL_ID is not set: there is no channel to post to")
+    parse_channel(settings.channel_id)
+    if settings.post_min_chars > settings.post_max_chars:
+        raise RnnbotError(f"POST_MIN_CHARS ({settings.post_min_chars}) is above POST_MAX_CHARS "
+                          f"({settings.post_max_chars})")
+    try:
+        return ScheduleStore(settings.post_schedule, settings.post_schedule_file)
+    except ScheduleError as exc:
+        raise ScheduleError(f"POST_SCHEDULE: {exc}") from None
+
+
+def build_service(settings: Settings, database: Database, models: ModelStore, worker: GenerationWorker,
+                  bot: Bot, *, run_schedule: bool = True) -> PostingService:
+    """Everything from the settings; configuration errors raise RnnbotError here, before anything runs."""
+    store = check_settings(settings)
+    if settings.post_model and settings.post_model not in models.names():
+        log.warning("POST_MODEL=%r is not loaded (%s); posting with the default model %r",
+                    settings.post_model, ", ".join(models.names()), models.default)
+    rules = CandidateRules(min_chars=settings.post_min_chars, max_chars=settings.post_max_chars,
+                           temperature=settings.post_temperature, per_round=settings.post_candidates)
+    buffer = CandidateBuffer(worker, models, rules, size=settings.post_buffer_size, corpus=None,
+                             model=settings.post_model or None, database=database)
+    poster = Poster(bot, database, buffer, channel=settings.channel_id, schedule=store.load(),
+                    misfire_grace_s=settings.post_misfire_grace_s, retry_window_s=settings.post_retry_window_s,
+                    send_timeout_s=settings.post_send_timeout_s, admin_ids=settings.admin_user_ids)
+    return PostingService(poster, buffer, store, corpus_spec=settings.post_corpus, run_schedule=run_schedule)
+
+
+def install(application) -> PostingService:
+    """Add auto-posting to the bot: the /schedule and /post_now commands, and the service, which the
+    caller starts in post_init (`await service.start()`) and stops in post_shutdown."""
+    from telegram.ext import CommandHandler
+
+    from bot.scheduler import handlers
+    from bot.services import get_services
+
+    services = get_services(application)
+    service = build_service(services.settings, services.database, services.models, services.worker,
+                            application.bot, run_schedule=services.settings.post_in_bot)
+    services.poster = service
+    application.add_handler(CommandHandler("schedule", handlers.schedule_command))
+    # block=False: a post may wait on flood control; other updates need not wait with it.
+    application.add_handler(CommandHandler("post_now", handlers.post_now_command, block=False))
+    return service

@@ -1,0 +1,180 @@
+"""serve, sandbox: run the Telegram bot, against Telegram or against the local sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+from models.errors import RnnbotError
+
+log = logging.getLogger(__name__)
+
+SANDBOX_CHANNEL = "@rnnbot_verses"  # the sandbox's default channel
+SANDBOX_ADMIN = 1001  # the page's default user, an admin in the sandbox unless ADMIN_USER_IDS says otherwise
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="run the Telegram bot (and the scheduler) until SIGTERM/SIGINT",
+                       description="Run the bot with the configuration from the environment (and .env): "
+                                   "TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, MODEL_PATH, DATABASE_URL, ...")
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("sandbox", help="run a local Telegram sandbox with the bot in it, and print its URL",
+                       description="Start the offline Telegram sandbox (a Bot API server and a chat page) and "
+                                   "the bot against it, in one process, with the sandbox's test token.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port of the page and the Bot API (default: 8080; "
+                                                          "0 picks a free one)")
+    p.set_defaults(handler=cmd_sandbox)
+
+
+def load_settings():
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise RnnbotError(f"bad configuration: {problems}") from None
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces secrets in every record a handler emits (messages and tracebacks): a last line of
+    defence behind bot.app.protect_logs, for anything that might still print a Bot API URL."""
+
+    def __init__(self, *secrets: str):
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(s in message for s in self.secrets):
+            record.msg, record.args = self._redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redact(record.exc_text)
+        return True
+
+
+def redact_token_in_logs(token: str) -> None:
+    secret = token.split(":", 1)[-1]  # the part after the bot id is what must stay private
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactSecrets(token, secret))
+
+
+def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """asyncio.run(main(stop)), where `stop` is set by SIGTERM or SIGINT."""
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+@contextmanager
+def startup_errors(base_url: str) -> Iterator[None]:
+    """Telegram's refusals at start-up, as one line each."""
+    from telegram.error import InvalidToken, NetworkError
+
+    where = base_url or "https://api.telegram.org"
+    try:
+        yield
+    except InvalidToken as exc:
+        raise RnnbotError(f"the Bot API at {where} refused TELEGRAM_BOT_TOKEN ({exc})") from None
+    except NetworkError as exc:
+        raise RnnbotError(f"cannot reach the Bot API at {where}: {exc}") from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app import build_application, running
+    from bot.services import create_services
+
+    settings = load_settings()
+    token = settings.telegram_bot_token.get_secret_value()
+    if not token:
+        raise RnnbotError("TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather, or try `rnnbot sandbox`)")
+    redact_token_in_logs(token)
+    services = create_services(settings)
+    application = build_application(settings, services)
+
+    async def serve(stop: asyncio.Event) -> None:
+        with startup_errors(settings.telegram_api_base_url):
+            async with running(application):
+                log.info("serving; SIGTERM or Ctrl+C stops")
+                await stop.wait()
+        log.info("stopped")
+
+    run_until_signalled(serve)
+    return 0
+
+
+def sandbox_settings(settings):
+    """The environment's settings with the sandbox's token, an admin, and its channel for the scheduler."""
+    from bot.sandbox import DEFAULT_TOKEN
+    from pydantic import SecretStr
+
+    changes = {"telegram_bot_token": SecretStr(DEFAULT_TOKEN)}
+    if not settings.admin_user_ids:
+        changes["admin_user_ids"] = frozenset({SANDBOX_ADMIN})
+    if not settings.channel_id:
+        changes["channel_id"] = SANDBOX_CHANNEL
+    return settings.model_copy(update=changes)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from bot.app import build_application, running
+    from bot.sandbox import DEFAULT_TOKEN, run_sandbox
+    from bot.services import create_services
+    from db.session import safe_url
+
+    settings = sandbox_settings(load_settings())
+    services = create_services(settings)
+
+    async def main(stop: asyncio.Event) -> None:
+        stop_sandbox = asyncio.Event()
+        bot_task: asyncio.Task | None = None
+
+        async def bot(server) -> None:
+            try:
+                application = build_application(
+                    settings.model_copy(update={"telegram_api_base_url": server.bot_api_base_url}), services)
+                async with running(application):
+                    admins = ", ".join(map(str, sorted(settings.admin_user_ids)))
+                    print(f"Telegram sandbox with @{application.bot.username}: open {server.url}\n"
+                          f"  admin user ids: {admins}; database: {safe_url(settings.database_url)}\n"
+                          "  Ctrl+C stops.", flush=True)
+                    await stop.wait()
+            finally:
+                stop_sandbox.set()  # the bot stops first, while the sandbox still answers it
+
+        def on_ready(server) -> None:
+            nonlocal bot_task
+            bot_task = asyncio.create_task(bot(server))
+
+        try:
+            await run_sandbox(args.host, args.port, token=DEFAULT_TOKEN, on_ready=on_ready, stop=stop_sandbox)
+        except OSError as exc:
+            raise RnnbotError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        if bot_task is not None:
+            await bot_task
+
+    try:
+        run_until_signalled(main)
+    finally:
+        services.database.close()
+    return 0

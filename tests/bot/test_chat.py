@@ -1,0 +1,104 @@
+"""Talking to the real bot through the sandbox: /start, completions, /complete, /verse, odd prompts."""
+
+from __future__ import annotations
+
+import re
+
+from bot.scheduler.candidates import VERSE
+from tests.bot.conftest import ALICE, bot_texts, wait_until
+from tests.helpers import PERIODIC
+
+
+async def test_start_and_help(running_bot, alice, admin_client):
+    greeting = await alice.ask(None, "/start")
+    assert greeting["text"].startswith("Hello, Alice!")
+    help_text = (await alice.ask(None, "/help"))["text"]
+    for command in ("/complete", "/verse", "/settings", "/history", "/forget", "@rnnbot_sandbox_bot"):
+        assert command in help_text
+    assert "/stats" not in help_text  # admin commands are listed for admins only
+    assert "/stats" in (await admin_client.ask(None, "/help"))["text"]
+    menu = (await alice.state())["commands"]
+    assert "complete" in str(menu) and "stats" not in str(menu)
+
+
+async def test_private_text_is_completed_and_stored(start_bot, alice):
+    running_bot = await start_bot(default_temperature=0.0)  # argmax: the text the model learned
+    prompt = "the quick brown "
+    reply = await alice.ask(None, prompt)
+    # The prompt in bold, then the model's continuation: the periodic text it learned.
+    assert reply["entities"][0] == {"type": "bold", "offset": 0, "length": len(prompt)}
+    completion = reply["text"][len(prompt):]
+    assert len(completion) == running_bot.settings.default_length
+    assert completion in PERIODIC * 3  # the tiny model has learned its corpus
+    assert [a["action"] for a in await alice.chat_actions(ALICE)][:1] == ["typing"]
+
+    [stored] = running_bot.prompts(ALICE)
+    assert stored.text == prompt and stored.chat_id == ALICE
+    [served] = stored.completions
+    assert served.text == completion
+    assert served.latency_ms is not None and served.latency_ms >= 0
+    assert served.temperature == running_bot.settings.default_temperature
+    assert served.max_chars == running_bot.settings.default_length
+    assert served.model_name == running_bot.services.models.default
+
+
+async def test_complete_command_in_the_group(running_bot, alice, sandbox):
+    sent = await alice.send_text(None, f"/complete@{sandbox.bot_username} lazy dog", chat="group")
+    reply = await alice.wait_for_bot_reply(sent["chat"]["id"], after=sent)
+    assert reply["text"].startswith("lazy dog")
+    assert reply["reply_to_message"]["message_id"] == sent["message_id"]  # quoted in groups
+    # plain text in the group is not for the bot
+    other = await alice.send_text(None, "just chatting", chat="group")
+    await alice.ask(None, "/start")  # a round trip in another chat: the bot has seen the group text by now
+    assert all(m["message_id"] < other["message_id"] for m in await alice.messages(sent["chat"]["id"])
+               if m.get("from", {}).get("is_bot"))
+    assert running_bot.prompts(ALICE)[0].chat_id == sent["chat"]["id"]
+
+
+async def test_empty_prompt_gets_usage(running_bot, alice):
+    for text in ("/complete", "/complete    ", "/complete \n \n"):
+        reply = await alice.ask(None, text)
+        assert reply["text"].startswith("Give me something to continue")
+    assert running_bot.counts()["prompts"] == 0
+
+
+async def test_html_looking_prompt_is_escaped(running_bot, alice):
+    prompt = "<b>bold</b> & <script>x</script> *star* "
+    reply = await alice.ask(None, prompt)  # the sandbox refuses bad HTML, so a reply means it was escaped
+    assert reply["text"].startswith(prompt)
+    assert reply["entities"][0]["length"] == len(prompt)
+
+
+async def test_emoji_prompt_is_answered_with_a_note(running_bot, alice):
+    prompt = "the lazy 🐕 jumps 🦊"
+    sent = await alice.send_text(None, prompt)
+    replies = await alice.wait_for_messages(ALICE, lambda m: m.get("from", {}).get("is_bot")
+                                            and m["message_id"] > sent["message_id"], count=2)
+    assert replies[0]["text"].startswith(prompt) and len(replies[0]["text"]) > len(prompt)
+    assert "never seen 🐕 🦊" in replies[1]["text"] and "unknown characters" in replies[1]["text"]
+    assert running_bot.prompts(ALICE)[0].text == prompt
+
+
+async def test_ten_thousand_character_prompt_is_cut_to_its_end(running_bot, alice):
+    limit = running_bot.settings.max_prompt_chars
+    prompt = "a" * 5000 + "the lazy dog " * 400  # 10,200 characters
+    sent = await alice.send_text(None, prompt)
+    note = await alice.wait_for_bot_reply(ALICE, after=sent, predicate=lambda m: "I read only" in m["text"])
+    assert f"{len(prompt):,} characters" in note["text"] and f"last {limit:,}" in note["text"]
+    replies = bot_texts(await alice.messages(ALICE))
+    assert len(replies) == 3  # the kept prompt and its completion need two messages, then the note
+    assert all(len(text) <= 4096 for text in replies)
+    assert "".join(replies[:2]).replace("\n", "").startswith(prompt[-limit:].replace("\n", "")[:100])
+    [stored] = running_bot.prompts(ALICE)
+    assert stored.text == prompt[-limit:] and len(stored.completions) == 1
+
+
+async def test_verse_is_one_chapter_verse_line(start_bot, alice):
+    running_bot = await start_bot(default_temperature=0.0)
+    reply = await alice.ask(None, "/verse")
+    line = reply["text"]
+    assert "\n" not in line
+    assert VERSE.match(line), line
+    [stored] = running_bot.prompts(ALICE)
+    assert re.fullmatch(r"\d+:\d+ ", stored.text)
+    await wait_until(lambda: running_bot.counts()["completions"] == 1, what="the stored completion")

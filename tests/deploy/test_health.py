@@ -1,0 +1,113 @@
+"""The health endpoint over real HTTP, with a real SQLite database and a real trained model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from bot.health import HealthServer, probe, service_check
+from bot.worker import GenerationWorker, ModelStore
+from db.session import Database
+
+
+def get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'bot.db'}")
+    database.upgrade()
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="module")
+def store(trained_run):
+    return ModelStore({"kjv": str(trained_run)}, "kjv")
+
+
+async def serve_and_get(check) -> tuple[int, dict]:
+    async with HealthServer("127.0.0.1", 0, check) as server:
+        assert server.port > 0
+        # urllib blocks: run it in a thread so the server on this loop can answer
+        return await asyncio.to_thread(get, f"http://127.0.0.1:{server.port}/healthz")
+
+
+async def test_healthy_service_answers_200(db, store):
+    worker = GenerationWorker(store)
+    status, body = await serve_and_get(service_check(db, store, worker))
+    assert status == 200
+    assert body == {"ok": True, "database": True, "model": True, "models": ["kjv"], "queue": 0}
+
+
+async def test_unreachable_database_answers_503(tmp_path, store):
+    # a directory where the database file should be: SQLite cannot open it
+    (tmp_path / "not-a-file.db").mkdir()
+    broken = Database(f"sqlite:///{tmp_path / 'not-a-file.db'}")
+    status, body = await serve_and_get(service_check(broken, store))
+    assert status == 503
+    assert body["ok"] is False and body["database"] is False and body["model"] is True
+
+
+async def test_no_model_answers_503(db):
+    status, body = await serve_and_get(service_check(db, store=None))
+    assert status == 503
+    assert body == {"ok": False, "database": True, "model": False}
+
+
+async def test_a_failing_check_is_unhealthy_not_a_crash():
+    def check():
+        raise RuntimeError("boom")
+
+    status, body = await serve_and_get(check)
+    assert status == 503 and body == {"ok": False, "error": "RuntimeError"}
+
+
+async def test_probe_and_the_container_healthcheck_command(db, store):
+    async with HealthServer("127.0.0.1", 0, service_check(db, store)) as healthy:
+        url = f"http://127.0.0.1:{healthy.port}/healthz"
+        assert await asyncio.to_thread(probe, url) == 0
+        # what the Dockerfile's HEALTHCHECK runs
+        done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot.health", url],
+                                       capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    async with HealthServer("127.0.0.1", 0, service_check(db, None)) as unhealthy:
+        done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot.health",
+                                                        f"http://127.0.0.1:{unhealthy.port}/healthz"],
+                                       capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1 and "HTTP 503" in done.stderr
+    # nothing listening any more
+    assert await asyncio.to_thread(probe, url, 2.0) == 1
+
+
+def test_health_settings_come_from_the_environment(monkeypatch):
+    from bot.settings import Settings
+
+    monkeypatch.delenv("HEALTH_PORT", raising=False)
+    assert Settings(_env_file=None).health_port == 0  # off unless asked for
+    monkeypatch.setenv("HEALTH_PORT", "8090")
+    monkeypatch.setenv("HEALTH_HOST", "0.0.0.0")
+    settings = Settings(_env_file=None)
+    assert (settings.health_port, settings.health_host) == (8090, "0.0.0.0")
+    monkeypatch.setenv("HEALTH_PORT", "70000")
+    with pytest.raises(ValueError):
+        Settings(_env_file=None)
+
+
+async def test_a_check_may_decide_ok_itself():
+    status, body = await serve_and_get(lambda: {"ok": False, "database": "unreachable (OperationalError)",
+                                                "model": "kjv"})
+    assert status == 503 and body["database"].startswith("unreachable")
+    status, body = await serve_and_get(lambda: {"ok": True, "database": "ok", "model": "kjv", "queued": 0})
+    assert status == 200 and body == {"ok": True, "database": "ok", "model": "kjv", "queued": 0}

@@ -1,0 +1,147 @@
+"""`rnnbot post` and `rnnbot scheduler` as real processes: dry run, posting, SIGTERM, SIGKILL mid-send,
+two scheduler processes on one PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.scheduler.candidates import VERSE
+from db import repositories as repo
+from db.session import Database
+from tests.helpers import run_cli
+from tests.scheduler.conftest import CHANNEL, all_posts
+from tests.scheduler.test_poster import check_exactly_once
+
+
+@pytest.fixture
+def env(tmp_path, verse_run) -> dict:
+    """The service's configuration for a child process (its working directory is tmp_path)."""
+    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'rnnbot.db'}", "MODEL_PATH": str(verse_run),
+            "POST_CORPUS": "none", "POST_MIN_CHARS": "10", "POST_MAX_CHARS": "80", "POST_CANDIDATES": "8",
+            "POST_TEMPERATURE": "0.9", "POST_SCHEDULE_FILE": str(tmp_path / "post_schedule"),
+            "ADMIN_USER_IDS": "1001", "CHANNEL_ID": "", "TELEGRAM_BOT_TOKEN": "", "TELEGRAM_API_BASE_URL": "",
+            "OMP_NUM_THREADS": "1"}
+
+
+def sandbox_env(env: dict, server, **changes) -> dict:
+    return {**env, "TELEGRAM_BOT_TOKEN": server.token, "TELEGRAM_API_BASE_URL": server.bot_api_base_url,
+            "CHANNEL_ID": CHANNEL, **changes}
+
+
+async def start_cli(env: dict, cwd: Path, *args: str, log_name: str = "cli.log") -> asyncio.subprocess.Process:
+    """A child `rnnbot` whose output goes to a file (a pipe nobody reads would block it)."""
+    with open(cwd / log_name, "ab") as log:
+        return await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, cwd=cwd,
+                                                    env={**os.environ, **env}, stdout=log, stderr=log)
+
+
+async def until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await asyncio.to_thread(condition)
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_dry_run_prints_a_verse_and_posts_nothing(env, tmp_path):
+    # No token and no channel: a dry run needs neither, and records no candidates.
+    proc = run_cli("post", "--dry-run", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    [verse] = proc.stdout.splitlines()
+    assert VERSE.match(verse) and len(verse) <= 80
+    assert "dry run: not posted" in proc.stderr
+    with Database(env["DATABASE_URL"]) as database, database.transaction() as session:
+        counts = repo.table_counts(session)
+    assert counts["posts"] == counts["generations"] == 0
+
+
+def test_configuration_errors_are_one_line(env, tmp_path):
+    proc = run_cli("post", cwd=tmp_path, env=env)
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2, "rnnbot: error: CHANNEL_ID is not set: there is no channel to post to (try --dry-run)")
+    proc = run_cli("scheduler", cwd=tmp_path, env={**env, "CHANNEL_ID": "@x", "TELEGRAM_BOT_TOKEN": "1:x"})
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(
+        "rnnbot: error: CHANNEL_ID must be a numeric chat id")
+    proc = run_cli("scheduler", cwd=tmp_path, env={**env, "CHANNEL_ID": "@rnnbot_verses", "TELEGRAM_BOT_TOKEN": "1:x",
+                                                   "POST_SCHEDULE": "61 * * * *"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("rnnbot: error: POST_SCHEDULE: '61 * * * *' is not a valid")
+
+
+async def test_post_posts_once_and_the_scheduler_stops_on_sigterm(env, tmp_path, server, client):
+    post = await start_cli(sandbox_env(env, server), tmp_path, "post")
+    assert await asyncio.wait_for(post.wait(), 60) == 0, (tmp_path / "cli.log").read_text()
+    [message] = await client.channel_posts(CHANNEL)
+    assert message["text"] in (tmp_path / "cli.log").read_text()
+
+    scheduler = await start_cli(sandbox_env(env, server, POST_SCHEDULE="1s"), tmp_path, "scheduler")
+    await client.wait_for_channel_post(CHANNEL, lambda m: m["message_id"] > message["message_id"], timeout=60)
+    scheduler.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(scheduler.wait(), 30) == 0
+    with Database(env["DATABASE_URL"]) as database:
+        await check_exactly_once(client, database)
+
+
+@pytest.mark.slow
+async def test_scheduler_killed_mid_send_is_recovered_without_duplicates(env, tmp_path, server, client):
+    """SIGKILL while a send is in flight, then restart: the slot is recorded failed (it may or may
+    not have arrived, so it is never resent), later slots are posted, nothing is posted twice."""
+    database = Database(env["DATABASE_URL"])
+    database.upgrade()
+    await client.set_latency(60, "sendMessage")  # every send hangs until the process is killed
+    first = await start_cli(sandbox_env(env, server, POST_SCHEDULE="1s", POST_SEND_TIMEOUT_S="30"), tmp_path,
+                            "scheduler")
+
+    def sending():
+        return [p for p in all_posts(database) if p.status == "claimed" and p.sent_at is not None]
+
+    [interrupted] = await until(sending, 60, "a send in flight")
+    first.send_signal(signal.SIGKILL)
+    assert await asyncio.wait_for(first.wait(), 10) == -signal.SIGKILL
+    await client.set_latency(0, "sendMessage")
+
+    # A stale send is given up 1 + 4 x 1 = 5 s after it began (POST_RETRY_WINDOW_S + 4 x POST_SEND_TIMEOUT_S).
+    second = await start_cli(sandbox_env(env, server, POST_SCHEDULE="1s", POST_RETRY_WINDOW_S="1",
+                                         POST_SEND_TIMEOUT_S="1"), tmp_path, "scheduler")
+
+    def recovered():
+        posts = all_posts(database)
+        failed = [p for p in posts if p.id == interrupted.id and p.status == "failed"]
+        return failed and len([p for p in posts if p.status == "sent" and p.slot > interrupted.slot]) >= 2
+
+    await until(recovered, 60, "the interrupted slot recorded and two later posts")
+    second.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(second.wait(), 30) == 0
+    rows = await check_exactly_once(client, database)
+    [failed] = [r for r in rows if r.id == interrupted.id]
+    assert failed.error.startswith("interrupted while sending")
+    assert interrupted.generation.text not in [m["text"] for m in await client.channel_posts(CHANNEL)]
+    database.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_two_scheduler_processes_on_postgresql(env, tmp_path, server, client, database_url):
+    settings = sandbox_env(env, server, POST_SCHEDULE="1s", DATABASE_URL=database_url)
+    with Database(database_url) as database:
+        database.upgrade()  # before both start, so neither waits on the other's migration
+    schedulers = [await start_cli(settings, tmp_path, "scheduler", log_name=f"scheduler{i}.log") for i in (1, 2)]
+    await client.wait_for_channel_post(CHANNEL, timeout=60)
+    await asyncio.sleep(4)
+    for scheduler in schedulers:
+        scheduler.send_signal(signal.SIGTERM)
+    assert [await asyncio.wait_for(s.wait(), 30) for s in schedulers] == [0, 0]
+    logs = [(tmp_path / f"scheduler{i}.log").read_text() for i in (1, 2)]
+    assert all("scheduler running" in log for log in logs)  # both really ran
+    with Database(database_url) as database:
+        rows = await check_exactly_once(client, database)
+    assert len([r for r in rows if r.status == "sent"]) >= 4

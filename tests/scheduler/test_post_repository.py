@@ -1,0 +1,79 @@
+"""The repository functions the poster adds, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from db import repositories as repo
+
+CHANNEL = -1001234567890
+SLOT = datetime(2030, 1, 1, 9, tzinfo=UTC)
+SAMPLING = repo.SamplingParams(temperature=0.8, max_chars=281)
+
+
+def add(db, text: str, model_name: str = "verses") -> int:
+    with db.transaction() as session:
+        return repo.add_generation(session, text=text, model_name=model_name, params=SAMPLING).id
+
+
+def claim(db, generation_id: int, slot=SLOT) -> int:
+    with db.transaction() as session:
+        return repo.claim_post_slot(session, channel_id=CHANNEL, slot=slot, generation_id=generation_id).id
+
+
+def test_only_one_racer_begins_a_send(any_db):
+    post_id = claim(any_db, add(any_db, "1:1 a verse."))
+    racers = 6
+    start = threading.Barrier(racers)
+
+    def begin(_) -> bool:
+        start.wait()
+        with any_db.transaction() as session:
+            return repo.begin_post_send(session, post_id=post_id)
+
+    with ThreadPoolExecutor(racers) as pool:
+        wins = list(pool.map(begin, range(racers)))
+    assert wins.count(True) == 1
+    with any_db.transaction() as session:
+        post = repo.get_post(session, post_id=post_id)
+        assert post.status == "claimed" and post.sent_at is not None
+        # Once a send began, only a "started before" failure applies, and only after that moment.
+        assert not repo.fail_claimed_post(session, post_id=post_id, error="missed")
+        assert not repo.fail_claimed_post(session, post_id=post_id, error="gone", started_before=post.sent_at)
+        assert repo.fail_claimed_post(session, post_id=post_id, error="gone",
+                                      started_before=post.sent_at + timedelta(seconds=2))
+        assert not repo.begin_post_send(session, post_id=post_id)
+    with any_db.transaction() as session:
+        post = repo.get_post(session, post_id=post_id)
+        assert (post.status, post.error) == ("failed", "gone")
+
+
+def test_an_unstarted_claim_fails_once_and_cannot_then_be_sent(any_db):
+    post_id = claim(any_db, add(any_db, "1:1 a verse."))
+    with any_db.transaction() as session:
+        assert repo.fail_claimed_post(session, post_id=post_id, error="missed: 1 slot")
+        assert not repo.fail_claimed_post(session, post_id=post_id, error="again")
+        assert not repo.begin_post_send(session, post_id=post_id)
+        assert repo.get_post(session, post_id=post_id).error == "missed: 1 slot"
+
+
+def test_slots_texts_and_generations_in_use(any_db):
+    first, second, third = (add(any_db, f"{n}:1 verse number {n}.") for n in (1, 2, 3))
+    with any_db.transaction() as session:
+        assert repo.latest_post_slot(session, channel_id=CHANNEL) is None
+        assert repo.newest_generation(session).id == third
+        assert repo.newest_generation(session, model_name="other") is None
+    sent, failed = claim(any_db, first), claim(any_db, second, SLOT + timedelta(hours=1))
+    with any_db.transaction() as session:
+        repo.mark_post_sent(session, post_id=sent, message_id=7)
+        repo.mark_post_failed(session, post_id=failed, error="Forbidden")
+    claim(any_db, third, SLOT - timedelta(hours=1))
+    with any_db.transaction() as session:
+        assert repo.latest_post_slot(session, channel_id=CHANNEL) == SLOT + timedelta(hours=1)
+        assert repo.latest_post_slot(session, channel_id=CHANNEL - 1) is None
+        assert repo.generation_in_use(session, generation_id=first)  # sent
+        assert not repo.generation_in_use(session, generation_id=second)  # failed: free again
+        assert repo.generation_in_use(session, generation_id=third)  # claimed
+        assert repo.posted_texts(session) == ["3:1 verse number 3.", "1:1 verse number 1."]  # not the failed one

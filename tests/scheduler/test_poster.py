@@ -1,0 +1,218 @@
+"""The poster against the sandbox, with a real model, worker and database: exactly once per slot."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.scheduler.candidates import normalise
+from bot.scheduler.poster import parse_missed, utcnow
+from bot.scheduler.service import build_service
+from db import repositories as repo
+from db.models import Generation
+from db.session import Database
+from tests.scheduler.conftest import ALICE, CHANNEL, LOCKED_CHANNEL, all_posts
+
+
+def service_for(make_settings, database, models, worker, bot, run_schedule=True, **changes):
+    return build_service(make_settings(**changes), database, models, worker, bot, run_schedule=run_schedule)
+
+
+async def check_exactly_once(client, database: Database) -> list:
+    """Every sent row is one message in the channel and every channel message is one sent row; no
+    text went out twice; every slot from the first row to the last has a row or is named by a
+    "missed" row. Returns the rows."""
+    messages = await client.channel_posts(CHANNEL)
+    rows = all_posts(database)
+    sent = [r for r in rows if r.status == "sent"]
+    assert sorted(m["message_id"] for m in messages) == sorted(r.message_id for r in sent)
+    assert {m["message_id"]: m["text"] for m in messages} == {r.message_id: r.generation.text for r in sent}
+    assert len({normalise(m["text"]) for m in messages}) == len(messages)
+    assert not [r for r in rows if r.status == "claimed"]
+    covered = {r.slot for r in rows}
+    for row in rows:
+        missed = parse_missed(row.error)
+        if missed:
+            count, first, last = missed
+            span = {first + timedelta(seconds=i) for i in range(int((last - first).total_seconds()) + 1)}
+            assert len(span) == count
+            covered |= span
+    slots = sorted(r.slot for r in rows)
+    every_second = {slots[0] + timedelta(seconds=i) for i in range(int((slots[-1] - slots[0]).total_seconds()) + 1)}
+    assert every_second <= covered, f"slots neither posted nor recorded: {sorted(every_second - covered)}"
+    return rows
+
+
+async def test_posts_arrive_in_the_channel_once_per_slot(make_settings, sqlite_db, models, worker, bot, client):
+    service = service_for(make_settings, sqlite_db, models, worker, bot, post_schedule="1s")
+    await service.start()
+    await asyncio.sleep(3.6)
+    await service.stop()
+    rows = await check_exactly_once(client, sqlite_db)
+    sent = [r for r in rows if r.status == "sent"]
+    assert len(sent) >= 3 and len(sent) == len(rows)  # nothing missed or failed
+    assert all(b.slot - a.slot == timedelta(seconds=1) for a, b in zip(sent, sent[1:]))
+    assert all(r.generation.status == "posted" for r in sent)
+    with sqlite_db.transaction() as session:  # every sample is kept: posted, waiting, or rejected with a reason
+        generations = session.scalars(select(Generation)).all()
+        assert {g.status for g in generations} <= {"posted", "candidate", "rejected"}
+        assert all(g.reject_reason for g in generations if g.status == "rejected")
+        assert len([g for g in generations if g.status == "posted"]) == len(sent)
+
+
+async def test_missed_slots_post_within_grace_and_coalesce(make_settings, sqlite_db, models, worker, bot, client):
+    service = service_for(make_settings, sqlite_db, models, worker, bot, run_schedule=False, post_schedule="1h",
+                          post_misfire_grace_s=60)
+    await service.start()
+    poster = service.poster
+    nine = datetime(2030, 1, 1, 9, tzinfo=UTC)
+    assert await poster.tick(now=nine + timedelta(minutes=30)) == []  # first run ever: nothing was missed
+    assert all_posts(sqlite_db) == []
+
+    # Up at 09:00:20, down from before 10:00 until 12:00:30: post 12:00, record 10:00 and 11:00 as one.
+    [nine_oclock] = await poster.tick(now=nine + timedelta(seconds=20))
+    assert nine_oclock.status == "sent"
+    posted, missed = await poster.tick(now=nine + timedelta(hours=3, seconds=30))
+    assert (posted.status, posted.slot) == ("sent", nine + timedelta(hours=3))
+    assert (missed.status, missed.slot) == ("missed", nine + timedelta(hours=2))
+    assert missed.error.startswith("missed: 2 slots from 2030-01-01T10:00:00+00:00 to 2030-01-01T11:00:00+00:00")
+    assert await poster.tick(now=nine + timedelta(hours=3, seconds=40)) == []  # that slot is done
+
+    # Down again until past 15:00's grace: 13:00, 14:00 and 15:00 are recorded, nothing is posted late.
+    [late] = await poster.tick(now=nine + timedelta(hours=6, minutes=10))
+    assert (late.status, late.slot) == ("missed", nine + timedelta(hours=6))
+    assert parse_missed(late.error) == (3, nine + timedelta(hours=4), nine + timedelta(hours=6))
+    [on_time] = await poster.tick(now=nine + timedelta(hours=7, seconds=1))
+    await service.stop()
+
+    assert on_time.status == "sent"
+    rows = all_posts(sqlite_db)
+    assert [(r.slot.hour, r.status) for r in rows] == [(9, "sent"), (11, "failed"), (12, "sent"), (15, "failed"),
+                                                       (16, "sent")]
+    assert len(await client.channel_posts(CHANNEL)) == 3
+
+
+async def test_interrupted_posts_are_resent_only_when_safe(make_settings, sqlite_db, models, worker, bot, client):
+    service = service_for(make_settings, sqlite_db, models, worker, bot, run_schedule=False, post_schedule="1h",
+                          post_misfire_grace_s=60, post_retry_window_s=10, post_send_timeout_s=5)
+    await service.start()
+    channel_id = await service.poster.channel_id()
+    hour = service.schedule.latest_at_or_before(utcnow()) + timedelta(hours=2)
+    now = hour + timedelta(seconds=30)  # later than any send that begins in this test (stale after 30 s)
+
+    def crashed(text: str, slot: datetime, sending: bool) -> int:
+        """The rows a process leaves when it dies after claiming (and, with `sending`, after starting to send)."""
+        with sqlite_db.transaction() as session:
+            generation = repo.add_generation(session, text=text, model_name="verses",
+                                             params=repo.SamplingParams(temperature=0.9, max_chars=81))
+            post = repo.claim_post_slot(session, channel_id=channel_id, slot=slot, generation_id=generation.id)
+            if sending:
+                repo.begin_post_send(session, post_id=post.id)
+            return post.id
+
+    unsent_recent = crashed("1:1 The river did bless the king.", hour, sending=False)
+    unsent_old = crashed("1:2 The hills went unto the sea.", hour - timedelta(hours=2), sending=False)
+    sending_old = crashed("1:3 The stone spake to the gate.", hour - timedelta(hours=1), sending=True)
+    results = {r.slot: r for r in await service.poster.tick(now=now)}
+
+    assert results[hour].status == "sent"  # never sent, still within grace: sent now
+    assert results[hour - timedelta(hours=2)].status == "missed"  # never sent, too late: recorded
+    assert results[hour - timedelta(hours=1)].status == "failed"  # may have been sent: never resent
+    assert len(results) == 3  # and the due slot (`hour`) is not posted a second time
+    with sqlite_db.transaction() as session:
+        post = {i: repo.get_post(session, post_id=i) for i in (unsent_recent, unsent_old, sending_old)}
+        assert post[unsent_recent].status == "sent"
+        assert post[unsent_old].error.startswith("missed: 1 slot from")
+        assert post[sending_old].error.startswith("interrupted while sending")
+    assert [m["text"] for m in await client.channel_posts(CHANNEL)] == ["1:1 The river did bless the king."]
+    told = await client.wait_for_messages(ALICE, lambda m: "interrupted while sending" in m.get("text", ""))
+    assert "may or may not be in the channel" in told[0]["text"]
+
+    # A send that began moments ago belongs to a process that may still be sending: left alone.
+    in_flight = crashed("1:4 The lamb will keep the city.", hour + timedelta(hours=1), sending=True)
+    assert await service.poster.tick(now=utcnow()) == []
+    await service.stop()
+    with sqlite_db.transaction() as session:
+        assert repo.get_post(session, post_id=in_flight).status == "claimed"
+
+
+async def test_forbidden_is_recorded_and_admins_told_once(make_settings, sqlite_db, models, worker, bot, client):
+    service = service_for(make_settings, sqlite_db, models, worker, bot, run_schedule=False, post_schedule="1h",
+                          channel_id=LOCKED_CHANNEL)
+    await service.start()
+    hour = service.schedule.latest_at_or_before(utcnow())
+    [first] = await service.poster.tick(now=hour + timedelta(seconds=1))
+    [second] = await service.poster.tick(now=hour + timedelta(hours=1, seconds=1))
+    await service.stop()
+    assert first.status == second.status == "failed"
+    assert first.error == "Forbidden: Forbidden: bot is not a member of the channel chat"
+    assert [r.status for r in all_posts(sqlite_db)] == ["failed", "failed"]
+    refused = [c for c in await client.calls("sendMessage") if c.get("error_code") == 403]
+    assert len(refused) == 2  # one try per slot, never retried
+    reports = [m for m in await client.messages(ALICE) if "Auto-posting problem" in m.get("text", "")]
+    assert len(reports) == 1 and "bot is not a member of the channel chat" in reports[0]["text"]
+
+
+async def test_a_flood_control_storm_posts_or_records_every_slot(make_settings, sqlite_db, models, worker, bot,
+                                                                 client):
+    service = service_for(make_settings, sqlite_db, models, worker, bot, post_schedule="1s",
+                          post_misfire_grace_s=0.5)
+    await client.inject_fault("sendMessage", 429, retry_after=1, count=3)
+    await service.start()
+    await asyncio.sleep(5.6)
+    await service.stop()
+    rows = await check_exactly_once(client, sqlite_db)
+    statuses = [r.status for r in rows]
+    assert statuses.count("sent") >= 2 and "failed" in statuses  # the storm cost some slots: recorded
+    assert len([c for c in await client.calls("sendMessage") if c.get("error_code") == 429]) == 3
+
+
+@pytest.mark.slow
+async def test_two_schedulers_at_once_post_each_slot_once(make_settings, database_url, models, worker, server,
+                                                          client):
+    """Two services on two connection pools and two Bots, racing for the same one-second slots."""
+    from telegram import Bot
+
+    services, databases = [], []
+    for _ in range(2):
+        database = Database(database_url)
+        database.upgrade()
+        telegram = Bot(server.token, base_url=server.bot_api_base_url)
+        await telegram.initialize()
+        databases.append(database)
+        services.append((service_for(make_settings, database, models, worker, telegram, post_schedule="1s",
+                                     database_url=database_url), telegram))
+    await asyncio.gather(*(service.start() for service, _ in services))
+    await asyncio.sleep(4.5)
+    await asyncio.gather(*(service.stop() for service, _ in services))
+    for _, telegram in services:
+        await telegram.shutdown()
+    rows = await check_exactly_once(client, databases[0])
+    assert len([r for r in rows if r.status == "sent"]) >= 3
+    for database in databases:
+        database.close()
+
+
+async def test_no_acceptable_candidate_is_recorded_with_the_rejections(make_settings, sqlite_db, models, worker,
+                                                                       bot, client):
+    # The model writes 30-50 character lines; none fits 79-80.
+    service = service_for(make_settings, sqlite_db, models, worker, bot, run_schedule=False, post_schedule="1h",
+                          post_min_chars=79, post_max_chars=80)
+    await service.start()
+    service.poster.candidate_timeout_s = 1.0
+    hour = service.schedule.latest_at_or_before(utcnow())
+    [result] = await service.poster.tick(now=hour + timedelta(seconds=1))
+    await service.stop()
+    assert result.status == "failed" and result.error.startswith("no acceptable candidate within 1s (last rejections:")
+    assert "too short (" in result.error
+    [row] = all_posts(sqlite_db)
+    assert (row.status, row.error) == ("failed", result.error)
+    assert await client.channel_posts(CHANNEL) == []
+    await client.wait_for_messages(ALICE, lambda m: "no acceptable candidate" in m.get("text", ""))
+    with sqlite_db.transaction() as session:
+        counts = repo.table_counts(session)
+        assert counts["generations"] >= 8 and repo.candidate_generations(session) == []  # all rejected, with reasons
+        assert "too short" in repo.get_generation(session, generation_id=row.generation_id).reject_reason
