@@ -139,8 +139,8 @@ async def verse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     # Primed at a line start with a verse number, the model writes the rest of a verse line.
     prefix = f"{random.randint(1, 50)}:{random.randint(1, 40)} "
-    request = Request(update.effective_user, update.effective_chat, prefix, model_input="\n" + prefix,
-                      stop_at="\n", max_chars=VERSE_MAX_CHARS)
+    request = Request(update.effective_user, update.effective_chat, prefix, model_input=prefix,
+                      after_start_context=True, stop_at="\n", max_chars=VERSE_MAX_CHARS)
     try:
         async with typing(update.effective_chat):
             result = await generate(services, request)

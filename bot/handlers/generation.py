@@ -74,6 +74,9 @@ class Request:
     chat: Chat | None  # None: inline mode
     prompt: str  # what is stored (and shown)
     model_input: str | None = None  # what the model reads, when not the prompt itself (/verse)
+    # Burn in the model's start context (whole lines of training text) before the input, so a
+    # line begins from a state the model knows rather than from zeros (/verse).
+    after_start_context: bool = False
     stop_at: str | None = None
     max_chars: int | None = None  # None: the user's length setting
     length_cap: int | None = None  # at most this many, whatever the user's length
@@ -105,6 +108,8 @@ async def generate(services: Services, request: Request) -> Result:
     max_chars = min(request.max_chars or prefs.length, request.length_cap or settings.max_length,
                     settings.max_length)
     model_input = request.prompt if request.model_input is None else request.model_input
+    if request.after_start_context:
+        model_input = services.models.get(prefs.model).start_context + model_input
     try:
         completions = await asyncio.gather(*(
             services.worker.complete(model_input, max_chars=max_chars, temperature=t, model=prefs.model,
