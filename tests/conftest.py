@@ -37,3 +37,14 @@ def trained_run(tmp_path_factory, periodic_corpus) -> Path:
     cfg = tiny_config(tmp, periodic_corpus, hidden=48, layers=2, max_steps=150, eval_every=75)
     Trainer.start(cfg).run()
     return Path(cfg.run_dir)
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    """A migrated SQLite database of its own."""
+    from db.session import Database
+
+    database = Database(f"sqlite:///{tmp_path / 'rnnbot.db'}")
+    database.upgrade()
+    yield database
+    database.close()

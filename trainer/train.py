@@ -172,11 +172,10 @@ class Trainer:
         cfg = self.cfg
         if not cfg.max_steps and not cfg.max_minutes:
             raise RnnbotError("say how long to train: --max-steps N or --max-minutes M")
-        recorded = any(type(o).__name__ == "TrainingRecorder" for o in self.observers)
-        if cfg.database_url and self.dist.is_main and not recorded:
+        if cfg.database_url and self.dist.is_main:
             from db.training import TrainingRecorder  # only runs that are asked to record need the db
 
-            TrainingRecorder.attach(self)
+            TrainingRecorder.attach(self)  # keeps a recorder attached before run(), if any
         budget = cfg.max_minutes * 60 if cfg.max_minutes else None
         chars_per_step = cfg.batch_size * cfg.seq_len
         start_step = self.step

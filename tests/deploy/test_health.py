@@ -24,14 +24,6 @@ def get(url: str) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read())
 
 
-@pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'bot.db'}")
-    database.upgrade()
-    yield database
-    database.close()
-
-
 @pytest.fixture(scope="module")
 def store(trained_run):
     return ModelStore({"kjv": str(trained_run)}, "kjv")
@@ -44,9 +36,9 @@ async def serve_and_get(check) -> tuple[int, dict]:
         return await asyncio.to_thread(get, f"http://127.0.0.1:{server.port}/healthz")
 
 
-async def test_healthy_service_answers_200(db, store):
+async def test_healthy_service_answers_200(sqlite_db, store):
     worker = GenerationWorker(store)
-    status, body = await serve_and_get(service_check(db, store, worker))
+    status, body = await serve_and_get(service_check(sqlite_db, store, worker))
     assert status == 200
     assert body == {"ok": True, "database": True, "model": True, "models": ["kjv"], "queue": 0}
 
@@ -60,8 +52,8 @@ async def test_unreachable_database_answers_503(tmp_path, store):
     assert body["ok"] is False and body["database"] is False and body["model"] is True
 
 
-async def test_no_model_answers_503(db):
-    status, body = await serve_and_get(service_check(db, store=None))
+async def test_no_model_answers_503(sqlite_db):
+    status, body = await serve_and_get(service_check(sqlite_db, store=None))
     assert status == 503
     assert body == {"ok": False, "database": True, "model": False}
 
@@ -74,15 +66,15 @@ async def test_a_failing_check_is_unhealthy_not_a_crash():
     assert status == 503 and body == {"ok": False, "error": "RuntimeError"}
 
 
-async def test_probe_and_the_container_healthcheck_command(db, store):
-    async with HealthServer("127.0.0.1", 0, service_check(db, store)) as healthy:
+async def test_probe_and_the_container_healthcheck_command(sqlite_db, store):
+    async with HealthServer("127.0.0.1", 0, service_check(sqlite_db, store)) as healthy:
         url = f"http://127.0.0.1:{healthy.port}/healthz"
         assert await asyncio.to_thread(probe, url) == 0
         # what the Dockerfile's HEALTHCHECK runs
         done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot.health", url],
                                        capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
-    async with HealthServer("127.0.0.1", 0, service_check(db, None)) as unhealthy:
+    async with HealthServer("127.0.0.1", 0, service_check(sqlite_db, None)) as unhealthy:
         done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot.health",
                                                         f"http://127.0.0.1:{unhealthy.port}/healthz"],
                                        capture_output=True, text=True, timeout=60)

@@ -19,12 +19,6 @@ CHANNEL = "@rnnbot_verses"
 LOCKED_CHANNEL = "@not_admin_channel"
 
 
-@pytest.fixture(autouse=True)
-def _ptb_timedelta(monkeypatch):
-    # PTB 22 warns when RetryAfter.retry_after is an int; opt in to timedeltas (warnings are errors).
-    monkeypatch.setenv("PTB_TIMEDELTA", "1")
-
-
 @pytest.fixture
 async def server():
     channels = [CHANNEL, ChannelSpec(username=LOCKED_CHANNEL, bot_is_admin=False)]

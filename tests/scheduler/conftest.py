@@ -10,17 +10,17 @@ import pytest
 from pydantic import SecretStr
 from telegram import Bot
 
-from bot.sandbox import ChannelSpec, SandboxClient, SandboxServer
+from bot.sandbox import SandboxClient
 from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
 from db import repositories as repo
 from db.session import Database
 from tests.db.conftest import database_url, postgres_admin  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 from tests.helpers import tiny_config
+# The sandbox's server (its channel CHANNEL, and LOCKED_CHANNEL where the bot is not an admin: 403).
+from tests.sandbox.conftest import CHANNEL, LOCKED_CHANNEL, server  # noqa: F401  (fixture)
 
 ALICE = 1001  # the sandbox client's user, an admin here; her private chat has the same id
-CHANNEL = "@rnnbot_verses"
-LOCKED_CHANNEL = "@not_admin_channel"  # the bot is not an admin there: 403
 SUBJECTS = ["the lamb", "a king", "my son", "his servant", "the river", "our father"]
 VERBS = ["shall see", "hath found", "went unto", "did bless", "will keep", "spake to"]
 OBJECTS = ["the city.", "a great light.", "the hills.", "his people.", "the stone.", "every gate."]
@@ -64,26 +64,11 @@ async def worker(models):
 
 
 @pytest.fixture
-def sqlite_db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'rnnbot.db'}")
-    database.upgrade()
-    yield database
-    database.close()
-
-
-@pytest.fixture
 def any_db(database_url):  # noqa: F811  (SQLite and PostgreSQL, each a fresh database)
     database = Database(database_url)
     database.upgrade()
     yield database
     database.close()
-
-
-@pytest.fixture
-async def server():
-    channels = [CHANNEL, ChannelSpec(username=LOCKED_CHANNEL, bot_is_admin=False)]
-    async with SandboxServer(port=0, channels=channels) as running:
-        yield running
 
 
 @pytest.fixture
