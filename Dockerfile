@@ -47,7 +47,8 @@ USER 10001:10001
 # /data: the SQLite database, the post schedule and (unless MODEL_PATH points elsewhere) the model.
 # /models exists (owned by rnnbot) so a named volume mounted there is writable by the trainer.
 VOLUME ["/data"]
-EXPOSE 8090
+# 8090: the health endpoint; 8443: the webhook server in webhook mode (WEBHOOK_URL)
+EXPOSE 8090 8443
 
 # GET /healthz on HEALTH_PORT: 200 when the database answers and a model is loaded (bot/health.py).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -6,7 +6,7 @@
         await stop.wait()
 
 `rnnbot serve` (cli/bot_commands.py) does exactly this until SIGTERM/SIGINT; `run_polling()`
-works too, since the start-up and shut-down steps are the Application's post_init/post_shutdown.
+works too, since the start-up and shut-down steps are the Application's post_init, post_stop and post_shutdown.
 """
 
 from __future__ import annotations
@@ -80,11 +80,19 @@ async def on_startup(application: Application) -> None:
     log.info("bot @%s is up", application.bot.username)
 
 
+async def on_stop(application: Application) -> None:
+    """post_stop: stop auto-posting while the bot can still talk to Telegram, so that a post on its
+    way is sent and recorded (post_shutdown comes after the bot's connections are closed)."""
+    services = get_services(application)
+    if services.poster is not None:
+        await services.poster.stop()
+
+
 async def on_shutdown(application: Application) -> None:
     """post_shutdown: stop what on_startup started, let queued generations finish, close the database."""
     services = get_services(application)
     if services.poster is not None:
-        await services.poster.stop()
+        await services.poster.stop()  # already stopped by on_stop unless start-up failed half-way
     if services.health is not None:
         await services.health.stop()
         services.health = None
@@ -99,8 +107,7 @@ async def running(application: Application, poll_timeout: float = POLL_TIMEOUT_S
         await application.initialize()
         if application.post_init:
             await application.post_init(application)
-        await application.updater.start_polling(poll_interval=0.0, timeout=dtm.timedelta(seconds=poll_timeout),
-                                                allowed_updates=Update.ALL_TYPES)
+        await receive_updates(application, poll_timeout)
         await application.start()
         try:
             yield application
@@ -115,6 +122,31 @@ async def running(application: Application, poll_timeout: float = POLL_TIMEOUT_S
         await application.shutdown()
         if application.post_shutdown:
             await application.post_shutdown(application)
+
+
+async def receive_updates(application: Application, poll_timeout: float = POLL_TIMEOUT_S) -> None:
+    """Long polling (one process per token), or with WEBHOOK_URL a webhook server that Telegram
+    posts updates to, so that several replicas behind a load balancer share the work."""
+    settings = get_services(application).settings
+    if not settings.webhook_url:
+        await application.updater.start_polling(poll_interval=0.0, timeout=dtm.timedelta(seconds=poll_timeout),
+                                                allowed_updates=Update.ALL_TYPES)
+        return
+    try:
+        import tornado  # noqa: F401  (PTB's webhook server)
+    except ImportError:
+        raise RnnbotError('webhook mode needs tornado: pip install "python-telegram-bot[webhooks]"') from None
+    # Every replica sets the same webhook (idempotent); stopping one leaves it for the others.
+    try:
+        await application.updater.start_webhook(
+            listen=settings.webhook_listen, port=settings.webhook_port, url_path=settings.webhook_url_path,
+            webhook_url=settings.webhook_url, secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=Update.ALL_TYPES)
+    except OSError as exc:
+        raise RnnbotError(f"cannot listen for webhook updates on {settings.webhook_listen}:{settings.webhook_port}: "
+                          f"{exc.strerror or exc}") from None
+    log.info("webhook mode: listening on %s:%d/%s for updates sent to %s", settings.webhook_listen,
+             settings.webhook_port, settings.webhook_url_path, settings.webhook_url)
 
 
 def build_application(settings: Settings, services: Services | None = None) -> Application:
@@ -132,7 +164,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     builder = (ApplicationBuilder().token(token)
                .concurrent_updates(True)  # one user's slow completion must not hold up the others
                .rate_limiter(AIORateLimiter(max_retries=FLOOD_RETRIES))
-               .post_init(on_startup).post_shutdown(on_shutdown))
+               .post_init(on_startup).post_stop(on_stop).post_shutdown(on_shutdown))
     if base_url:
         builder.base_url(base_url).base_file_url(base_file_url)
     application = builder.build()

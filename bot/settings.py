@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///data/rnnbot.db"
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class Settings(BaseSettings):
@@ -31,6 +34,13 @@ class Settings(BaseSettings):
     # per-user rate limit: at most rate_limit_count completions per rate_limit_window_s
     rate_limit_count: int = 5
     rate_limit_window_s: float = 30.0
+    # webhook mode (several bot replicas behind a load balancer); empty WEBHOOK_URL = long polling
+    webhook_url: str = Field("", description="public HTTPS URL Telegram sends updates to; empty = long polling")
+    webhook_listen: str = Field("127.0.0.1", description="the webhook server's address; 0.0.0.0 in a container")
+    webhook_port: int = Field(8443, ge=1, le=65535, description="port the bot's webhook server listens on")
+    webhook_path: str = Field("", description="path it serves; empty = the path of WEBHOOK_URL")
+    webhook_secret: SecretStr = Field(SecretStr(""), description="Telegram sends it with every update; required "
+                                                                 "with WEBHOOK_URL (1-256 of A-Z a-z 0-9 _ -)")
     # health endpoint (bot/health.py): GET http://HEALTH_HOST:HEALTH_PORT/healthz
     health_port: int = Field(0, ge=0, le=65535, description="0 = no health endpoint")
     health_host: str = Field("127.0.0.1", description="0.0.0.0 to let a load balancer or orchestrator probe it")
@@ -59,6 +69,34 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError("ADMIN_USER_IDS must be comma-separated numeric Telegram user ids") from None
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError("WEBHOOK_URL must be an https:// URL, e.g. https://bot.example.com/telegram")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_secret(self) -> Settings:
+        if self.webhook_url and not self.webhook_secret.get_secret_value():
+            raise ValueError("WEBHOOK_SECRET must be set with WEBHOOK_URL: without it anyone who finds the URL "
+                             "can send the bot fake updates (generate one: openssl rand -hex 32)")
+        return self
+
+    @property
+    def webhook_url_path(self) -> str:
+        """The path the webhook server serves (no leading slash, as PTB wants it)."""
+        path = self.webhook_path or urlsplit(self.webhook_url).path
+        return path.strip("/")
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.admin_user_ids

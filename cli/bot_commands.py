@@ -40,7 +40,8 @@ def load_settings():
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join((f"{'.'.join(map(str, e['loc'])).upper()}: " if e["loc"] else "")
+                             + e["msg"].removeprefix("Value error, ") for e in exc.errors())
         raise RnnbotError(f"bad configuration: {problems}") from None
 
 
@@ -68,10 +69,10 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def redact_token_in_logs(token: str) -> None:
+def redact_token_in_logs(token: str, *others: str) -> None:
     secret = token.split(":", 1)[-1]  # the part after the bot id is what must stay private
     for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactSecrets(token, secret))
+        handler.addFilter(RedactSecrets(token, secret, *others))
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -89,7 +90,7 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
 @contextmanager
 def startup_errors(base_url: str) -> Iterator[None]:
     """Telegram's refusals at start-up, as one line each."""
-    from telegram.error import InvalidToken, NetworkError
+    from telegram.error import InvalidToken, NetworkError, TelegramError
 
     where = base_url or "https://api.telegram.org"
     try:
@@ -98,6 +99,8 @@ def startup_errors(base_url: str) -> Iterator[None]:
         raise RnnbotError(f"the Bot API at {where} refused TELEGRAM_BOT_TOKEN ({exc})") from None
     except NetworkError as exc:
         raise RnnbotError(f"cannot reach the Bot API at {where}: {exc}") from None
+    except TelegramError as exc:  # e.g. setWebhook refused: "bad webhook: ..."
+        raise RnnbotError(f"the Bot API at {where} refused to start the bot: {exc.message}") from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -108,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     token = settings.telegram_bot_token.get_secret_value()
     if not token:
         raise RnnbotError("TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather, or try `rnnbot sandbox`)")
-    redact_token_in_logs(token)
+    redact_token_in_logs(token, settings.webhook_secret.get_secret_value())
     services = create_services(settings)
     application = build_application(settings, services)
 
@@ -128,7 +131,7 @@ def sandbox_settings(settings):
     from bot.sandbox import DEFAULT_TOKEN
     from pydantic import SecretStr
 
-    changes = {"telegram_bot_token": SecretStr(DEFAULT_TOKEN)}
+    changes = {"telegram_bot_token": SecretStr(DEFAULT_TOKEN), "webhook_url": ""}  # the sandbox polls
     if not settings.admin_user_ids:
         changes["admin_user_ids"] = frozenset({SANDBOX_ADMIN})
     if not settings.channel_id:

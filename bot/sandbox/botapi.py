@@ -14,6 +14,7 @@ from aiohttp import web
 from bot.sandbox import api_messages, api_queries  # noqa: F401
 from bot.sandbox.context import METHODS, SANDBOX_KEY, Call, api_method
 from bot.sandbox.params import ApiError, Params, bad_request
+from bot.sandbox.webhook import webhook_url_problem
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ MAX_LONG_POLL_SECONDS = 50
 # before calling a new getUpdates a conflicting second poller.
 POLLER_GRACE_SECONDS = 0.5
 _COMMAND = re.compile(r"[a-z0-9_]{1,32}")
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 async def handle_bot_api(request: web.Request) -> web.Response:
@@ -130,12 +132,20 @@ async def set_webhook(call: Call) -> bool:
     if not url:
         call.state.webhook = None
         return True
-    if not url.startswith("https://"):
-        raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+    problem = webhook_url_problem(url)
+    if problem:
+        raise bad_request(problem)
+    secret = call.params.str("secret_token", "")
+    if secret and not _SECRET_TOKEN.fullmatch(secret):
+        raise bad_request("secret token contains unallowed characters")
     if call.params.bool("drop_pending_updates"):
         call.state.drop_pending_updates()
+    allowed = call.params.json("allowed_updates")
+    if allowed is not None:
+        call.state.allowed_updates = list(allowed) or None
     call.state.webhook = {"url": url, "max_connections": call.params.int("max_connections", 40),
-                          "allowed_updates": call.params.json("allowed_updates")}
+                          "secret_token": secret}
+    call.state.updates_signal.fire()  # webhook delivery (webhook.py) starts with what is pending
     return True
 
 
@@ -154,6 +164,9 @@ async def get_webhook_info(call: Call) -> dict:
             "pending_update_count": len(call.state.updates)}
     if webhook:
         info["max_connections"] = webhook["max_connections"]
+        info.update({k: webhook[k] for k in ("last_error_date", "last_error_message") if k in webhook})
+        if call.state.allowed_updates:
+            info["allowed_updates"] = call.state.allowed_updates
     return info
 
 

@@ -14,6 +14,7 @@ from bot.sandbox.botapi import handle_bot_api, handle_file_download
 from bot.sandbox.context import SANDBOX_KEY, Sandbox
 from bot.sandbox.faults import FaultInjector
 from bot.sandbox.state import ChannelSpec, SandboxState
+from bot.sandbox.webhook import WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class SandboxServer:
         self.app = build_app(self.sandbox)
         self._access_log = access_log
         self._runner: web.AppRunner | None = None
+        self._webhooks: WebhookDelivery | None = None
 
     @property
     def token(self) -> str:
@@ -100,12 +102,17 @@ class SandboxServer:
         await site.start()
         if self.port == 0:
             self.port = self._runner.addresses[0][1]
+        self._webhooks = WebhookDelivery(self.sandbox)
+        await self._webhooks.start()
         logger.info("Telegram sandbox listening on %s", self.url)
 
     async def stop(self) -> None:
         if self._runner is None:
             return
         self.sandbox.state.close()
+        if self._webhooks is not None:
+            await self._webhooks.stop()
+            self._webhooks = None
         await self._runner.cleanup()
         self._runner = None
 

@@ -15,6 +15,9 @@ Recovery of a crash between claim and send (every tick looks at claimed rows):
   the send timeouts) the row is marked failed and the admins are told. A possible loss is
   recorded and reported; a duplicate is never risked.
 
+Stopping: from the claim to the recorded outcome a post runs as its own task that cancelling the
+tick does not cut short; `drain()` (called on stop) waits for it.
+
 Misfires: at each tick the latest due slot is posted if it is at most `misfire_grace_s` old.
 Slots that passed unposted since the channel's last row (the service was down, or a send was
 still retrying) are coalesced into one "failed" row at the last of them, whose error names how
@@ -88,6 +91,7 @@ class Poster:
         self._channel_id = self.channel if isinstance(self.channel, int) else None
         self._lock = asyncio.Lock()  # one slot at a time in this process
         self._sending: set[int] = set()
+        self._unstoppables: set[asyncio.Task] = set()  # see _unstoppable
         self._reported: set[str] = set()  # admin reports already sent, until the next success
 
     @property
@@ -132,15 +136,16 @@ class Poster:
                 return results
             missed, first_missed = self.schedule.slots_between(floor, latest) if floor else (0, None)
             last_missed = self.schedule.latest_at_or_before(latest - ONE_US) if missed else None
-            coalesced_into = None
-            if (now - latest).total_seconds() <= self.misfire_grace_s:
-                results.append(await self._post(channel_id, latest))
-                coalesced_into = latest
-            elif floor is not None:  # on the very first run nothing was missed: there was no service yet
+            post_latest = (now - latest).total_seconds() <= self.misfire_grace_s
+            if not post_latest and floor is not None:  # on the very first run nothing was missed
                 missed, first_missed, last_missed = missed + 1, first_missed or latest, latest
+            # Missed slots are recorded before the post: a stop during a slow send must not leave a
+            # gap that no later tick sees (they only look after the channel's last row).
             if missed:
                 results.append(await self._record_missed(channel_id, missed, first_missed, last_missed,
-                                                         coalesced_into))
+                                                         latest if post_latest else None))
+            if post_latest:
+                results.append(await self._post(channel_id, latest))
             return results
 
     async def post_now(self) -> PostResult:
@@ -159,14 +164,21 @@ class Poster:
             candidate = await self.buffer.take(self.candidate_timeout_s)
             if candidate is None:
                 return await self._fail_without_candidate(channel_id, slot)
-            outcome, post_id = await self._db(lambda s: self._claim(s, channel_id, slot, candidate))
-            if outcome == "taken":
-                self.buffer.put_back(candidate)
-                return PostResult(slot, "taken")
-            if outcome == "claimed":
-                return await self._send(channel_id, post_id, slot, candidate.text)
-            log.info("dropping a buffered candidate: %s", outcome)
+            result = await self._unstoppable(self._claim_and_send(channel_id, slot, candidate))
+            if result is not None:
+                return result
         return await self._fail_without_candidate(channel_id, slot)
+
+    async def _claim_and_send(self, channel_id: int, slot: datetime, candidate: Candidate) -> PostResult | None:
+        """Claim the slot and send the candidate; None if the candidate turned out unusable."""
+        outcome, post_id = await self._db(lambda s: self._claim(s, channel_id, slot, candidate))
+        if outcome == "taken":
+            self.buffer.put_back(candidate)
+            return PostResult(slot, "taken")
+        if outcome == "claimed":
+            return await self._send(channel_id, post_id, slot, candidate.text)
+        log.info("dropping a buffered candidate: %s", outcome)
+        return None
 
     @staticmethod
     def _claim(session, channel_id: int, slot: datetime, candidate: Candidate) -> tuple[str, int | None]:
@@ -179,6 +191,27 @@ class Poster:
             return "verse posted before", None
         post = repo.claim_post_slot(session, channel_id=channel_id, slot=slot, generation_id=candidate.generation_id)
         return ("taken", None) if post is None else ("claimed", post.id)
+
+    async def _unstoppable(self, work):
+        """Run `work` (a claim, a send) as a task that cancelling the tick cannot cut short, so that
+        stopping never leaves a claimed slot unsent or a sent message unrecorded (APScheduler's
+        shutdown cancels running jobs). `drain()` waits for these tasks."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._unstoppables.add(task)
+        task.add_done_callback(self._unstoppables.discard)
+        return await asyncio.shield(task)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for claimed posts to be sent and recorded (on stop). One still going after `timeout`
+        is cancelled; its row is left to recovery (see the module docstring)."""
+        pending = set(self._unstoppables)
+        if not pending:
+            return
+        done, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            log.error("a post still in progress after %gs is abandoned; the next start deals with its row", timeout)
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _send(self, channel_id: int, post_id: int, slot: datetime, text: str) -> PostResult:
         if not await self._db(lambda s: repo.begin_post_send(s, post_id=post_id)):
@@ -216,7 +249,7 @@ class Poster:
                 if (now - slot).total_seconds() <= self.misfire_grace_s:
                     log.warning("slot %s was claimed but never sent (a stopped process?): sending it now",
                                 slot_key(slot))
-                    results.append(await self._send(channel_id, post_id, slot, text))
+                    results.append(await self._unstoppable(self._send(channel_id, post_id, slot, text)))
                     continue
                 error = ("missed: 1 slot from {0} to {0}: the scheduler stopped after claiming it and before "
                          "sending, and the grace period has passed").format(slot_key(slot))

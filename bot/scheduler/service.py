@@ -70,15 +70,13 @@ class PostingService:
 
     async def stop(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=False)  # this cancels a running tick
+        # A tick waiting for a candidate stops now; a post already claimed is sent and recorded first.
         running = [task for task in self._ticks if not task.done()]
-        if running and self.poster.sending:
-            await asyncio.wait(running, timeout=STOP_WAIT_S)  # let a message on its way be recorded
-        # Anything else (waiting for a candidate, say) stops now; a claim it made and did not send
-        # is recovered by the next tick of any scheduler (see poster.py).
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        await self.poster.drain(STOP_WAIT_S)
         await self.buffer.stop()
         self._started = False
 

@@ -17,7 +17,7 @@ from tests.helpers import run_cli
 def bot_env(tmp_path, **values) -> dict:
     """The process's environment: nothing inherited that configures the bot, plus `values`."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TELEGRAM_", "ADMIN_", "DATABASE_", "MODEL_", "CHANNEL_", "HEALTH_"))}
+           if not k.startswith(("TELEGRAM_", "ADMIN_", "DATABASE_", "MODEL_", "CHANNEL_", "HEALTH_", "WEBHOOK_"))}
     env.update(OMP_NUM_THREADS="1", DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}", **values)
     return env
 

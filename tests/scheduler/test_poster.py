@@ -75,7 +75,7 @@ async def test_missed_slots_post_within_grace_and_coalesce(make_settings, sqlite
     # Up at 09:00:20, down from before 10:00 until 12:00:30: post 12:00, record 10:00 and 11:00 as one.
     [nine_oclock] = await poster.tick(now=nine + timedelta(seconds=20))
     assert nine_oclock.status == "sent"
-    posted, missed = await poster.tick(now=nine + timedelta(hours=3, seconds=30))
+    missed, posted = await poster.tick(now=nine + timedelta(hours=3, seconds=30))
     assert (posted.status, posted.slot) == ("sent", nine + timedelta(hours=3))
     assert (missed.status, missed.slot) == ("missed", nine + timedelta(hours=2))
     assert missed.error.startswith("missed: 2 slots from 2030-01-01T10:00:00+00:00 to 2030-01-01T11:00:00+00:00")
@@ -93,6 +93,24 @@ async def test_missed_slots_post_within_grace_and_coalesce(make_settings, sqlite
     assert [(r.slot.hour, r.status) for r in rows] == [(9, "sent"), (11, "failed"), (12, "sent"), (15, "failed"),
                                                        (16, "sent")]
     assert len(await client.channel_posts(CHANNEL)) == 3
+
+
+async def test_stopping_mid_send_lets_the_post_arrive_and_be_recorded(make_settings, sqlite_db, models, worker, bot,
+                                                                      client):
+    # APScheduler's shutdown cancels a running tick; the message on its way must still be recorded.
+    await client.set_latency(1.5, "sendMessage")
+    service = service_for(make_settings, sqlite_db, models, worker, bot, post_schedule="1s")
+    await service.start()  # its first post comes from start(); later ones from APScheduler's ticks
+    await client.wait_for_channel_post(CHANNEL, timeout=30)
+    for sending in (False, True):  # the first send is recorded, the next one is on its way
+        for _ in range(400):
+            if service.poster.sending is sending:
+                break
+            await asyncio.sleep(0.01)
+        assert service.poster.sending is sending
+    await service.stop()
+    rows = await check_exactly_once(client, sqlite_db)
+    assert [r.status for r in rows].count("sent") >= 2
 
 
 async def test_interrupted_posts_are_resent_only_when_safe(make_settings, sqlite_db, models, worker, bot, client):
