@@ -111,11 +111,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print()
         print(f"last {len(posts)} posts:" if posts else "no posts yet")
         for post in posts:
-            text = post.generation.text.replace("\n", " ")
-            text = text if len(text) <= 60 else text[:57] + "..."
             message = f"message {post.message_id}" if post.message_id is not None else (post.error or "")
-            print(f"  {post.slot:%Y-%m-%d %H:%M} UTC  channel {post.channel_id}  {post.status:<7}  "
-                  f"{message}  {text!r}")
+            if post.generation is not None:  # a missed slot has no verse
+                text = post.generation.text.replace("\n", " ")
+                message += f"  {text if len(text) <= 60 else text[:57] + '...'!r}"
+            print(f"  {post.slot:%Y-%m-%d %H:%M} UTC  channel {post.channel_id}  {post.status:<7}  {message}")
     return 0
 
 

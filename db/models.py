@@ -118,14 +118,15 @@ class Post(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("chats.id"))
     slot: Mapped[datetime]
-    generation_id: Mapped[int] = mapped_column(ForeignKey("generations.id"), index=True)
+    # None only for a slot recorded as missed or failed without a verse (see record_unposted_slot).
+    generation_id: Mapped[int | None] = mapped_column(ForeignKey("generations.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None]
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 
-    generation: Mapped[Generation] = relationship()
+    generation: Mapped[Generation | None] = relationship()
 
 
 class RegisteredModel(Base):

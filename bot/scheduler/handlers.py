@@ -64,7 +64,7 @@ async def describe(context: ContextTypes.DEFAULT_TYPE) -> str:
     if not service.run_schedule:
         lines.append("Scheduled posts come from a separate `rnnbot scheduler` process (POST_IN_BOT=false).")
     channel_id = poster.known_channel_id
-    recent = await services.run_db(lambda s: [(p.slot, p.status, p.error, p.generation.text)
+    recent = await services.run_db(lambda s: [(p.slot, p.status, p.error, p.generation and p.generation.text)
                                               for p in repo.recent_posts(s, limit=3, channel_id=channel_id)])
     if recent:
         lines.append("Last posts:")

@@ -275,7 +275,7 @@ class Poster:
         error = (f"missed: {count} slot{'s' if count > 1 else ''} from {slot_key(first)} to {slot_key(last)} "
                  f"(the scheduler was down or still busy with an earlier slot): {why}")
         recorded = await self._record_slot_failure(channel_id, last, error)
-        if recorded is False:
+        if not recorded:
             return PostResult(last, "taken")
         log.warning("slot %s: %s", slot_key(last), error)
         return PostResult(last, "missed", error=error)
@@ -285,35 +285,15 @@ class Poster:
         error = (f"no acceptable candidate within {self.candidate_timeout_s:g}s"
                  + (f" (last rejections: {'; '.join(reasons[:5])})" if reasons else ""))
         recorded = await self._record_slot_failure(channel_id, slot, error)
-        if recorded is False:
+        if not recorded:
             return PostResult(slot, "taken")
         await self._report(f"slot {slot_key(slot)} of {self.channel}: {error}", key="no candidate")
         return PostResult(slot, "failed", error=error)
 
-    async def _record_slot_failure(self, channel_id: int, slot: datetime, error: str) -> bool | None:
-        """Claim `slot` as a failed row; False if another process has the slot, None if there is
-        not a single generation to attach (a post row needs one)."""
-        generation_id = await self._generation_for_record()
-        if generation_id is None:
-            log.error("slot %s: %s (not recorded: no generation to attach)", slot_key(slot), error)
-            return None
-
-        def record(session) -> bool:
-            post = repo.claim_post_slot(session, channel_id=channel_id, slot=slot, generation_id=generation_id)
-            if post is not None:
-                repo.mark_post_failed(session, post_id=post.id, error=error)
-            return post is not None
-
-        return await self._db(record)
-
-    async def _generation_for_record(self) -> int | None:
-        """A generation to attach to a row that records a slot without a post (posts need one): the
-        candidate that would have been posted, or else the model's latest sample. It stays usable."""
-        candidate = self.buffer.peek()
-        if candidate is not None and candidate.generation_id is not None:
-            return candidate.generation_id
-        newest = await self._db(lambda s: repo.newest_generation(s))
-        return newest.id if newest is not None else None
+    async def _record_slot_failure(self, channel_id: int, slot: datetime, error: str) -> bool:
+        """Take `slot` as a failed row without a verse; False if another process has the slot."""
+        post = await self._db(lambda s: repo.record_unposted_slot(s, channel_id=channel_id, slot=slot, error=error))
+        return post is not None
 
     # ----- reporting -----
     async def _channel_or_report(self) -> int | None:

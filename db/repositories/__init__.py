@@ -6,11 +6,10 @@ Bad input raises db.errors.InvalidInputError (a models.errors.RnnbotError).
 """
 
 from db.repositories._common import SamplingParams
-from db.repositories.generations import (add_generation, candidate_generations, get_generation, newest_generation,
-                                         reject_generation)
+from db.repositories.generations import add_generation, candidate_generations, get_generation, reject_generation
 from db.repositories.posts import (begin_post_send, claim_post_slot, fail_claimed_post, generation_in_use,
                                    get_post, latest_post_slot, mark_post_failed, mark_post_sent, posted_texts,
-                                   recent_posts, unsent_posts, was_posted)
+                                   recent_posts, record_unposted_slot, unsent_posts, was_posted)
 from db.repositories.prompts import add_completion, add_prompt, prune_older_than, user_prompts
 from db.repositories.registry import (activate_model, active_model, deactivate_model, get_model, list_models,
                                       register_model)
@@ -24,8 +23,8 @@ __all__ = [
     "KEEP", "SamplingParams",
     "upsert_user", "get_user", "update_user_settings", "sync_admins", "upsert_chat", "get_chat", "forget_user",
     "add_prompt", "add_completion", "user_prompts", "prune_older_than",
-    "add_generation", "get_generation", "candidate_generations", "reject_generation", "newest_generation",
-    "claim_post_slot", "get_post", "mark_post_sent", "mark_post_failed", "unsent_posts", "recent_posts",
+    "add_generation", "get_generation", "candidate_generations", "reject_generation",
+    "claim_post_slot", "record_unposted_slot", "get_post", "mark_post_sent", "mark_post_failed", "unsent_posts", "recent_posts",
     "was_posted", "begin_post_send", "fail_claimed_post", "latest_post_slot", "generation_in_use", "posted_texts",
     "register_model", "activate_model", "deactivate_model", "get_model", "active_model", "list_models",
     "start_training_run", "latest_training_run", "resume_training_run", "record_evaluation",

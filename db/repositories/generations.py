@@ -35,14 +35,6 @@ def candidate_generations(session: Session, *, limit: int = 20, model_name: str 
     return list(session.scalars(stmt.order_by(Generation.id).limit(limit)))
 
 
-def newest_generation(session: Session, *, model_name: str | None = None) -> Generation | None:
-    """The most recent generation of any status (of this model, if given)."""
-    stmt = select(Generation)
-    if model_name is not None:
-        stmt = stmt.where(Generation.model_name == model_name)
-    return session.scalars(stmt.order_by(Generation.id.desc()).limit(1)).first()
-
-
 def reject_generation(session: Session, *, generation_id: int, reason: str) -> Generation:
     generation = get_or_raise(session, Generation, generation_id, "generation")
     generation.status = "rejected"

@@ -28,18 +28,31 @@ def claim_post_slot(session: Session, *, channel_id: int, slot: datetime, genera
     process or any other: INSERT ... ON CONFLICT DO NOTHING lets the database pick one winner.
     Slots are stored in UTC to the second: the same instant in another time zone is the same slot.
     """
+    get_or_raise(session, Generation, generation_id, "generation")
+    return _insert_slot(session, channel_id, slot, generation_id=generation_id, status="claimed")
+
+
+def _insert_slot(session: Session, channel_id: int, slot: datetime, **values) -> Post | None:
     check_id(channel_id, field="channel id")
     slot = _slot_utc(slot)
-    get_or_raise(session, Generation, generation_id, "generation")
     now = utcnow()
     session.execute(dialect_insert(session, Chat).values(id=channel_id, type="channel", first_seen_at=now)
                     .on_conflict_do_nothing(index_elements=[Chat.id]))
     stmt = (dialect_insert(session, Post)
-            .values(channel_id=channel_id, slot=slot, generation_id=generation_id, status="claimed", claimed_at=now)
+            .values(channel_id=channel_id, slot=slot, claimed_at=now, **values)
             .on_conflict_do_nothing(index_elements=[Post.channel_id, Post.slot])
             .returning(Post.id))
     post_id = session.execute(stmt).scalar_one_or_none()
     return None if post_id is None else session.get(Post, post_id)
+
+
+def record_unposted_slot(session: Session, *, channel_id: int, slot: datetime, error: str) -> Post | None:
+    """Take a slot as "failed" with no verse: it was missed, or no acceptable candidate came.
+
+    Like claim_post_slot, None when the slot already has a row (another process took it).
+    """
+    return _insert_slot(session, channel_id, slot, generation_id=None, status="failed",
+                        error=clean_text(error, field="error"))
 
 
 def get_post(session: Session, *, post_id: int) -> Post | None:

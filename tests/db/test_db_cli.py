@@ -22,19 +22,23 @@ def populate(url: str) -> None:
         generation = repo.add_generation(session, text="And it came to pass", model_name="kjv", params=SAMPLING)
         post = repo.claim_post_slot(session, channel_id=CHANNEL, slot=SLOT, generation_id=generation.id)
         repo.mark_post_sent(session, post_id=post.id, message_id=77)
+        repo.record_unposted_slot(session, channel_id=CHANNEL, slot=SLOT + timedelta(hours=1),
+                                  error="missed: 1 slot from 10:00 to 10:00")
 
 
 def test_upgrade_stats_and_prune(database_url):
     proc = run_cli("db", "upgrade", "--database-url", database_url)
     assert proc.returncode == 0, proc.stderr
-    assert "revision: 0001 (head)" in proc.stdout
+    assert "revision: 0002 (head)" in proc.stdout
 
     populate(database_url)
     proc = run_cli("db", "stats", env={"DATABASE_URL": database_url})
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"^posts\s+1$", proc.stdout, re.M) and re.search(r"^prompts\s+1$", proc.stdout, re.M)
+    assert re.search(r"^posts\s+2$", proc.stdout, re.M) and re.search(r"^prompts\s+1$", proc.stdout, re.M)
     assert re.search(r"2030-01-01 09:00 UTC\s+channel -1001234567890\s+sent\s+message 77\s+'And it came to pass'",
                      proc.stdout)
+    assert re.search(r"2030-01-01 10:00 UTC\s+channel -1001234567890\s+failed\s+missed: 1 slot from 10:00 to 10:00$",
+                     proc.stdout, re.M)  # no verse beside a slot that posted nothing
 
     proc = run_cli("db", "prune", "--days", "30", "--database-url", database_url)
     assert proc.returncode == 0, proc.stderr

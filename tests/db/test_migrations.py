@@ -58,3 +58,24 @@ def test_concurrent_upgrades_both_succeed(database_url):
     assert errors == []
     with Database(database_url) as database:
         assert current_revision(database.engine) == head_revision()
+
+
+def test_0002_keeps_posts_and_its_downgrade_drops_only_verseless_rows(fresh_db):
+    from datetime import UTC, datetime
+
+    from db import repositories as repo
+    from tests.db.helpers import CHANNEL, SAMPLING
+
+    slot = datetime(2030, 1, 1, 9, tzinfo=UTC)
+    with fresh_db.transaction() as session:
+        verse = repo.add_generation(session, text="1:1 a verse.", model_name="kjv", params=SAMPLING)
+        repo.claim_post_slot(session, channel_id=CHANNEL, slot=slot, generation_id=verse.id)
+        repo.record_unposted_slot(session, channel_id=CHANNEL, slot=slot.replace(hour=10), error="missed")
+    downgrade(fresh_db.engine, "0001")
+    with fresh_db.engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT generation_id, status FROM posts").all()
+    assert rows == [(verse.id, "claimed")]
+    fresh_db.upgrade()
+    with fresh_db.transaction() as session:
+        [post] = repo.recent_posts(session)
+        assert (post.generation.text, post.status) == ("1:1 a verse.", "claimed")

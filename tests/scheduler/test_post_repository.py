@@ -59,12 +59,22 @@ def test_an_unstarted_claim_fails_once_and_cannot_then_be_sent(any_db):
         assert repo.get_post(session, post_id=post_id).error == "missed: 1 slot"
 
 
+def test_an_unposted_slot_is_recorded_once_without_a_verse(any_db):
+    with any_db.transaction() as session:
+        post = repo.record_unposted_slot(session, channel_id=CHANNEL, slot=SLOT, error="missed: 1 slot")
+        assert (post.status, post.generation, post.error) == ("failed", None, "missed: 1 slot")
+        assert repo.record_unposted_slot(session, channel_id=CHANNEL, slot=SLOT, error="again") is None
+    verse = add(any_db, "1:1 a verse for a taken slot.")
+    with any_db.transaction() as session:
+        assert repo.claim_post_slot(session, channel_id=CHANNEL, slot=SLOT, generation_id=verse) is None  # taken
+        assert repo.latest_post_slot(session, channel_id=CHANNEL) == SLOT
+        assert repo.posted_texts(session) == []
+
+
 def test_slots_texts_and_generations_in_use(any_db):
     first, second, third = (add(any_db, f"{n}:1 verse number {n}.") for n in (1, 2, 3))
     with any_db.transaction() as session:
         assert repo.latest_post_slot(session, channel_id=CHANNEL) is None
-        assert repo.newest_generation(session).id == third
-        assert repo.newest_generation(session, model_name="other") is None
     sent, failed = claim(any_db, first), claim(any_db, second, SLOT + timedelta(hours=1))
     with any_db.transaction() as session:
         repo.mark_post_sent(session, post_id=sent, message_id=7)

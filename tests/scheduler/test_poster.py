@@ -92,6 +92,7 @@ async def test_missed_slots_post_within_grace_and_coalesce(make_settings, sqlite
     rows = all_posts(sqlite_db)
     assert [(r.slot.hour, r.status) for r in rows] == [(9, "sent"), (11, "failed"), (12, "sent"), (15, "failed"),
                                                        (16, "sent")]
+    assert [r.generation_id is None for r in rows] == [False, True, False, True, False]  # missed: no verse
     assert len(await client.channel_posts(CHANNEL)) == 3
 
 
@@ -227,10 +228,11 @@ async def test_no_acceptable_candidate_is_recorded_with_the_rejections(make_sett
     assert result.status == "failed" and result.error.startswith("no acceptable candidate within 1s (last rejections:")
     assert "too short (" in result.error
     [row] = all_posts(sqlite_db)
-    assert (row.status, row.error) == ("failed", result.error)
+    assert (row.status, row.error, row.generation_id) == ("failed", result.error, None)  # no verse went out
     assert await client.channel_posts(CHANNEL) == []
     await client.wait_for_messages(ALICE, lambda m: "no acceptable candidate" in m.get("text", ""))
     with sqlite_db.transaction() as session:
         counts = repo.table_counts(session)
         assert counts["generations"] >= 8 and repo.candidate_generations(session) == []  # all rejected, with reasons
-        assert "too short" in repo.get_generation(session, generation_id=row.generation_id).reject_reason
+        rejected = session.scalars(select(Generation)).all()
+        assert all(g.status == "rejected" for g in rejected) and any("too short" in g.reject_reason for g in rejected)
