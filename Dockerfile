@@ -31,7 +31,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     MPLCONFIGDIR=/tmp/matplotlib \
     DATABASE_URL=sqlite:////data/rnnbot.db \
     MODEL_PATH=/data/runs/kjv \
-    POST_SCHEDULE_FILE=/data/post_schedule \
     HEALTH_HOST=0.0.0.0 \
     HEALTH_PORT=8090
 

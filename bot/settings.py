@@ -47,7 +47,6 @@ class Settings(BaseSettings):
     # scheduled posting to a channel (bot/scheduler)
     channel_id: str = Field("", description="channel to post to: numeric id or @name; empty = no posting")
     post_schedule: str = Field("0 */3 * * *", description="5-field cron (UTC) or an interval: 90s, 10m, 3h")
-    post_schedule_file: str = Field("data/post_schedule", description="where /schedule saves a changed schedule")
     post_in_bot: bool = Field(True, description="post from `rnnbot serve`; false when `rnnbot scheduler` runs")
     post_model: str = Field("", description="model name to post with; empty = the default model")
     post_corpus: str = Field("", description="corpus that posts must not copy; empty = the model's, none = off")

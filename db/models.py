@@ -1,5 +1,5 @@
 """The tables: users and chats, prompts and completions, generations, posts, the model registry,
-training runs. Every schema change also needs a migration in db/migrations/versions."""
+training runs, service settings. Every schema change also needs a migration in db/migrations/versions."""
 
 from __future__ import annotations
 
@@ -190,3 +190,16 @@ class TrainingEvaluation(Base):
 
 
 target_metadata = Base.metadata
+
+
+class ServiceSetting(Base):
+    """Configuration an admin changed at runtime (the posting schedule, by /schedule). In the
+    database so that every process and replica sees the same value and it survives restarts."""
+
+    __tablename__ = "service_settings"
+    __repr_attrs__ = ("value",)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str]
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_by: Mapped[int | None] = mapped_column(BigInteger)  # the admin's Telegram user id

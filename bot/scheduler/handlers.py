@@ -27,8 +27,11 @@ async def schedule_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         reply = await describe(context)
     else:
         try:
-            schedule = service.reset_schedule() if expression.lower() == "reset" else service.set_schedule(expression)
-        except (RnnbotError, OSError) as exc:
+            if expression.lower() == "reset":
+                schedule = await service.reset_schedule()
+            else:
+                schedule = await service.set_schedule(expression, changed_by=update.effective_user.id)
+        except RnnbotError as exc:
             reply = f"Schedule not changed: {exc}"
         else:
             reply = (f"Schedule is now {schedule.describe()}, from {service.store.source}.\n"

@@ -1,67 +1,65 @@
 """Where the posting schedule comes from: POST_SCHEDULE, unless an admin changed it with /schedule.
 
-A change is saved to POST_SCHEDULE_FILE (one line: the expression), written atomically, and wins
-over POST_SCHEDULE until `/schedule reset` deletes it. A file rather than the database because
-the schedule is configuration and the database schema has no place for it; every process that
-posts (the bot, a separate `rnnbot scheduler`) watches the file, so keep it on storage they share
-(the `data/` volume, beside a SQLite database).
+A change is saved in the database (service_settings, key "post_schedule") and wins over
+POST_SCHEDULE until `/schedule reset` deletes it. Every process that posts (the bot, its replicas,
+a separate `rnnbot scheduler`) reads it from there, so they agree on any number of hosts, and
+notices a change by polling `changed()`. The methods touch the database: call them off the event
+loop (asyncio.to_thread).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from datetime import UTC, datetime
-from pathlib import Path
 
 from bot.scheduler.slots import Schedule, ScheduleError, parse_schedule
-from models.checkpoint import atomic_write_text
+from db import repositories as repo
+from db.session import Database
 
 log = logging.getLogger(__name__)
 
+KEY = "post_schedule"
+
 
 class ScheduleStore:
-    def __init__(self, default: str, path: str | Path | None):
+    def __init__(self, default: str, database: Database):
         self.default = parse_schedule(default)  # a bad POST_SCHEDULE stops the service at start
-        self.path = Path(path) if path else None
-        self._seen: int | None = None  # the file's mtime when last read (None: no file)
+        self.database = database
+        self._seen: tuple | None = None  # (value, changed_at) when last read; None: no saved schedule
         self.source = "POST_SCHEDULE"
 
     def load(self) -> Schedule:
         """The saved schedule if there is a valid one, else POST_SCHEDULE."""
-        self._seen = self._mtime()
-        if self._seen is None:
+        self._seen = saved = self._read()
+        if saved is None:
             self.source = "POST_SCHEDULE"
             return self.default
+        value, changed_at = saved
         try:
-            schedule = parse_schedule(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ScheduleError) as exc:
-            log.error("ignoring %s (%s); using POST_SCHEDULE=%r", self.path, exc, self.default.expression)
+            schedule = parse_schedule(value)
+        except ScheduleError as exc:  # e.g. written by a newer version that knows more forms
+            log.error("ignoring the saved schedule (%s); using POST_SCHEDULE=%r", exc, self.default.expression)
             self.source = "POST_SCHEDULE"
             return self.default
-        changed_at = datetime.fromtimestamp(self._seen / 1e9, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        self.source = f"/schedule, {changed_at} (saved in {self.path})"
+        self.source = f"/schedule, {changed_at:%Y-%m-%d %H:%M} UTC"
         return schedule
 
-    def save(self, expression: str) -> Schedule:
+    def save(self, expression: str, changed_by: int | None = None) -> Schedule:
         """Validate and save; raises ScheduleError and saves nothing when `expression` is bad."""
         schedule = parse_schedule(expression)
-        if self.path is None:
-            raise ScheduleError("POST_SCHEDULE_FILE is empty, so a changed schedule could not be kept")
-        atomic_write_text(self.path, schedule.expression + "\n")
+        with self.database.transaction() as session:
+            repo.set_service_setting(session, key=KEY, value=schedule.expression, changed_by=changed_by)
         return self.load()
 
     def reset(self) -> Schedule:
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
+        with self.database.transaction() as session:
+            repo.delete_service_setting(session, key=KEY)
         return self.load()
 
     def changed(self) -> bool:
-        """Whether the file appeared, disappeared or was rewritten since the last load."""
-        return self._mtime() != self._seen
+        """Whether a schedule was saved, changed or reset since the last load (by any process)."""
+        return self._read() != self._seen
 
-    def _mtime(self) -> int | None:
-        try:
-            return os.stat(self.path).st_mtime_ns if self.path else None
-        except FileNotFoundError:
-            return None
+    def _read(self) -> tuple | None:
+        with self.database.transaction() as session:
+            row = repo.get_service_setting(session, key=KEY)
+            return None if row is None else (row.value, row.changed_at)

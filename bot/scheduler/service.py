@@ -21,7 +21,7 @@ from bot.scheduler.buffer import CandidateBuffer, CandidateRules
 from bot.scheduler.candidates import CorpusIndex
 from bot.scheduler.poster import Poster, parse_channel
 from bot.scheduler.schedule_store import ScheduleStore
-from bot.scheduler.slots import Schedule, ScheduleError
+from bot.scheduler.slots import Schedule, ScheduleError, parse_schedule
 from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
 from db.session import Database
@@ -30,7 +30,7 @@ from models.errors import RnnbotError
 log = logging.getLogger(__name__)
 
 POST_JOB = "post"
-SCHEDULE_POLL_S = 30.0  # how often a changed POST_SCHEDULE_FILE is noticed
+SCHEDULE_POLL_S = 30.0  # how often a schedule changed by another process (/schedule) is noticed
 STOP_WAIT_S = 10.0  # on stop, how long a post in progress may take to finish
 
 
@@ -92,14 +92,14 @@ class PostingService:
             self._ticks.discard(task)
 
     # ----- changing the schedule at runtime -----
-    def set_schedule(self, expression: str) -> Schedule:
+    async def set_schedule(self, expression: str, changed_by: int | None = None) -> Schedule:
         """Validate, save (see schedule_store.py) and apply; ScheduleError changes nothing."""
-        schedule = self.store.save(expression)
+        schedule = await asyncio.to_thread(self.store.save, expression, changed_by)
         self._apply(schedule)
         return schedule
 
-    def reset_schedule(self) -> Schedule:
-        schedule = self.store.reset()
+    async def reset_schedule(self) -> Schedule:
+        schedule = await asyncio.to_thread(self.store.reset)
         self._apply(schedule)
         return schedule
 
@@ -111,10 +111,16 @@ class PostingService:
 
     async def _watch_schedule(self) -> None:
         """Another process (the bot, when this is `rnnbot scheduler`) may have changed the schedule."""
-        if self.store.changed():
-            schedule = self.store.load()
-            if schedule.expression != self.schedule.expression:
-                self._apply(schedule)
+        def reload() -> Schedule | None:
+            return self.store.load() if self.store.changed() else None
+
+        try:
+            schedule = await asyncio.to_thread(reload)
+        except Exception:
+            log.warning("could not check for a changed schedule; trying again later", exc_info=True)
+            return
+        if schedule is not None and schedule.expression != self.schedule.expression:
+            self._apply(schedule)
 
 
 def load_corpus_index(spec: str, generator) -> CorpusIndex | None:
@@ -138,7 +144,7 @@ def load_corpus_index(spec: str, generator) -> CorpusIndex | None:
     return CorpusIndex(corpus.text)
 
 
-def check_settings(settings: Settings) -> ScheduleStore:
+def check_settings(settings: Settings) -> None:
     """The posting configuration's mistakes as RnnbotError, before anything slow starts."""
     if not settings.channel_id.strip():
         raise RnnbotError("CHANNEL_ID is not set: there is no channel to post to")
@@ -147,7 +153,7 @@ def check_settings(settings: Settings) -> ScheduleStore:
         raise RnnbotError(f"POST_MIN_CHARS ({settings.post_min_chars}) is above POST_MAX_CHARS "
                           f"({settings.post_max_chars})")
     try:
-        return ScheduleStore(settings.post_schedule, settings.post_schedule_file)
+        parse_schedule(settings.post_schedule)
     except ScheduleError as exc:
         raise ScheduleError(f"POST_SCHEDULE: {exc}") from None
 
@@ -155,7 +161,8 @@ def check_settings(settings: Settings) -> ScheduleStore:
 def build_service(settings: Settings, database: Database, models: ModelStore, worker: GenerationWorker,
                   bot: Bot, *, run_schedule: bool = True) -> PostingService:
     """Everything from the settings; configuration errors raise RnnbotError here, before anything runs."""
-    store = check_settings(settings)
+    check_settings(settings)
+    store = ScheduleStore(settings.post_schedule, database)
     if settings.post_model and settings.post_model not in models.names():
         log.warning("POST_MODEL=%r is not loaded (%s); posting with the default model %r",
                     settings.post_model, ", ".join(models.names()), models.default)

@@ -13,6 +13,7 @@ from db.repositories.posts import (begin_post_send, claim_post_slot, fail_claime
 from db.repositories.prompts import add_completion, add_prompt, prune_older_than, user_prompts
 from db.repositories.registry import (activate_model, active_model, deactivate_model, get_model, list_models,
                                       register_model)
+from db.repositories.service_settings import delete_service_setting, get_service_setting, set_service_setting
 from db.repositories.stats import table_counts
 from db.repositories.training_runs import (finish_training_run, latest_training_run, record_evaluation,
                                            resume_training_run, run_name, start_training_run, training_samples)
@@ -24,10 +25,11 @@ __all__ = [
     "upsert_user", "get_user", "update_user_settings", "sync_admins", "upsert_chat", "get_chat", "forget_user",
     "add_prompt", "add_completion", "user_prompts", "prune_older_than",
     "add_generation", "get_generation", "candidate_generations", "reject_generation",
-    "claim_post_slot", "record_unposted_slot", "get_post", "mark_post_sent", "mark_post_failed", "unsent_posts", "recent_posts",
-    "was_posted", "begin_post_send", "fail_claimed_post", "latest_post_slot", "generation_in_use", "posted_texts",
+    "claim_post_slot", "record_unposted_slot", "get_post", "mark_post_sent", "mark_post_failed", "unsent_posts",
+    "recent_posts", "was_posted", "begin_post_send", "fail_claimed_post", "latest_post_slot", "generation_in_use", "posted_texts",
     "register_model", "activate_model", "deactivate_model", "get_model", "active_model", "list_models",
     "start_training_run", "latest_training_run", "resume_training_run", "record_evaluation",
     "finish_training_run", "training_samples", "run_name",
+    "get_service_setting", "set_service_setting", "delete_service_setting",
     "table_counts",
 ]

@@ -97,8 +97,7 @@ async def test_compose_services_as_local_processes(tmp_path, postgres_url, verse
             DATABASE_URL=postgres_url, MODEL_PATH=str(verse_run),
             HEALTH_HOST="127.0.0.1", HEALTH_PORT=str(health_port),
             POST_IN_BOT="false",  # as in docker-compose.yml: the scheduler service posts
-            CHANNEL_ID=CHANNEL, POST_SCHEDULE="3s", POST_CORPUS="none", POST_MIN_CHARS="10",
-            POST_SCHEDULE_FILE=str(tmp_path / "post_schedule"))
+            CHANNEL_ID=CHANNEL, POST_SCHEDULE="3s", POST_CORPUS="none", POST_MIN_CHARS="10")
         # cwd: a directory without .env, so only the environment above configures them
         bot_log, scheduler_log = tmp_path / "bot.log", tmp_path / "scheduler.log"
         bot = start(["serve"], env, tmp_path, bot_log)

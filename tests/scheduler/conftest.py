@@ -89,7 +89,7 @@ def make_settings(tmp_path, verse_run):
     def build(**changes) -> Settings:
         values = dict(telegram_bot_token=SecretStr("unused:token"), admin_user_ids=frozenset({ALICE}),
                       database_url=f"sqlite:///{tmp_path / 'rnnbot.db'}", model_path=str(verse_run),
-                      channel_id=CHANNEL, post_schedule="1s", post_schedule_file=str(tmp_path / "post_schedule"),
+                      channel_id=CHANNEL, post_schedule="1s",
                       post_corpus="none", post_temperature=0.9, post_min_chars=10, post_max_chars=80,
                       post_candidates=8, post_buffer_size=3, post_misfire_grace_s=5.0, post_retry_window_s=10.0,
                       post_send_timeout_s=5.0)

@@ -25,7 +25,7 @@ def env(tmp_path, verse_run) -> dict:
     """The service's configuration for a child process (its working directory is tmp_path)."""
     return {"DATABASE_URL": f"sqlite:///{tmp_path / 'rnnbot.db'}", "MODEL_PATH": str(verse_run),
             "POST_CORPUS": "none", "POST_MIN_CHARS": "10", "POST_MAX_CHARS": "80", "POST_CANDIDATES": "8",
-            "POST_TEMPERATURE": "0.9", "POST_SCHEDULE_FILE": str(tmp_path / "post_schedule"),
+            "POST_TEMPERATURE": "0.9",
             "ADMIN_USER_IDS": "1001", "CHANNEL_ID": "", "TELEGRAM_BOT_TOKEN": "", "TELEGRAM_API_BASE_URL": "",
             "OMP_NUM_THREADS": "1"}
 

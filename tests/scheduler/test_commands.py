@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from pydantic import SecretStr
 
 from bot.sandbox import SandboxClient
-from tests.scheduler.conftest import CHANNEL
+from db import repositories as repo
+from tests.scheduler.conftest import ALICE, CHANNEL
 
 BOB = 2002  # not an admin
 
 
-async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_settings, server, tmp_path):
+async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_settings, server):
     from bot.app import build_application, running
     from bot.services import create_services
 
@@ -34,10 +35,14 @@ async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_setti
         assert changed.startswith("Schedule is now cron '0 9 * * 1' (UTC), from /schedule")
         next_post = service.scheduler.get_job("post").next_run_time
         assert (next_post.astimezone(UTC).strftime("%A %H:%M"), next_post > datetime.now(UTC)) == ("Monday 09:00", True)
-        assert (tmp_path / "post_schedule").read_text() == "0 9 * * 1\n"  # kept across restarts
+        with services.database.transaction() as session:  # kept across restarts, seen by every process
+            saved = repo.get_service_setting(session, key="post_schedule")
+            assert (saved.value, saved.changed_by) == ("0 9 * * 1", ALICE)
 
         reset = (await alice.ask(None, "/schedule reset"))["text"]
-        assert reset.startswith("Schedule is now every 1h") and not (tmp_path / "post_schedule").exists()
+        assert reset.startswith("Schedule is now every 1h")
+        with services.database.transaction() as session:
+            assert repo.get_service_setting(session, key="post_schedule") is None
 
         not_admin = (await alice.ask(BOB, "/schedule 1s"))["text"]
         assert "only for the bot's administrators" in not_admin and service.schedule.expression == "1h"
@@ -47,3 +52,24 @@ async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_setti
         assert posted.startswith(f"Posted to {CHANNEL}:\n")
         assert [p["text"] for p in await alice.channel_posts(CHANNEL)] == [posted.split("\n", 1)[1]]
         assert "sent: " in (await alice.ask(None, "/schedule"))["text"]  # the post is listed
+
+
+async def test_a_schedule_changed_in_one_process_reaches_the_others(make_settings, sqlite_db, models, worker, bot):
+    """The bot (POST_IN_BOT=false) saves /schedule; a separate scheduler picks it up on its next check."""
+    from bot.scheduler.service import build_service
+
+    settings = make_settings(post_schedule="1h")
+    in_bot = build_service(settings, sqlite_db, models, worker, bot, run_schedule=False)
+    scheduler = build_service(settings, sqlite_db, models, worker, bot)
+    await scheduler.start()
+    try:
+        await in_bot.set_schedule("0 9 * * 1", changed_by=ALICE)
+        assert scheduler.schedule.expression == "1h"  # until it looks
+        await scheduler._watch_schedule()  # what APScheduler runs every SCHEDULE_POLL_S
+        assert scheduler.schedule.expression == "0 9 * * 1"
+        assert str(scheduler.scheduler.get_job("post").trigger) == str(scheduler.schedule.trigger)
+        await in_bot.reset_schedule()
+        await scheduler._watch_schedule()
+        assert scheduler.schedule.expression == "1h"
+    finally:
+        await scheduler.stop()

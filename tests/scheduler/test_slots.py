@@ -1,14 +1,14 @@
-"""Schedules: cron and interval parsing, slot arithmetic, and the /schedule file."""
+"""Schedules: cron and interval parsing, slot arithmetic, and the schedule /schedule saves."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.scheduler.schedule_store import ScheduleStore
 from bot.scheduler.slots import ScheduleError, crontab_weekdays, parse_schedule, slot_key
+from db import repositories as repo
 
 T = datetime(2030, 1, 1, 10, 17, 42, 500_000, tzinfo=UTC)  # a Tuesday
 
@@ -91,22 +91,24 @@ def test_slot_key_is_utc_to_the_second():
     assert slot_key(T) == "2030-01-01T10:17:42+00:00"
 
 
-def test_schedule_store_saves_validates_and_resets(tmp_path):
-    path = tmp_path / "data" / "post_schedule"
-    store = ScheduleStore("0 */3 * * *", path)
+def test_schedule_store_saves_validates_and_resets(any_db):
+    store = ScheduleStore("0 */3 * * *", any_db)
     assert store.load().expression == "0 */3 * * *" and store.source == "POST_SCHEDULE"
-    assert store.save("  90m ").expression == "90m"
-    assert path.read_text() == "90m\n" and store.source.startswith("/schedule")
+    assert store.save("  90m ", changed_by=1001).expression == "90m"
+    assert store.source.startswith("/schedule, 20") and store.source.endswith(" UTC")
+    with any_db.transaction() as session:
+        row = repo.get_service_setting(session, key="post_schedule")
+        assert (row.value, row.changed_by) == ("90m", 1001)
     with pytest.raises(ScheduleError):
         store.save("61 * * * *")
-    assert path.read_text() == "90m\n"  # a bad expression changes nothing
-    another = ScheduleStore("0 */3 * * *", path)  # a second process (or a restart) reads the saved one
+    another = ScheduleStore("0 */3 * * *", any_db)  # a second process (or a restart) reads the saved one
     assert another.load().expression == "90m" and not another.changed()
     store.save("2h")
-    os.utime(path, ns=(1, 1))  # a distinct mtime, however coarse the file system's clock
-    assert another.changed() and another.load().expression == "2h"
-    path.write_text("nonsense\n")
-    assert another.load().expression == "0 */3 * * *"  # a broken file falls back to POST_SCHEDULE
-    assert store.reset().expression == "0 */3 * * *" and not path.exists()
+    assert another.changed() and another.load().expression == "2h" and not another.changed()
+    with any_db.transaction() as session:  # e.g. saved by a newer version: ignored, not fatal
+        repo.set_service_setting(session, key="post_schedule", value="nonsense")
+    assert another.load().expression == "0 */3 * * *" and another.source == "POST_SCHEDULE"
+    assert store.reset().expression == "0 */3 * * *"
+    assert another.changed() and another.load().expression == "0 */3 * * *"
     with pytest.raises(ScheduleError, match="not a valid cron"):
-        ScheduleStore("99 * * * *", path)
+        ScheduleStore("99 * * * *", any_db)
