@@ -132,10 +132,6 @@ async def receive_updates(application: Application, poll_timeout: float = POLL_T
         await application.updater.start_polling(poll_interval=0.0, timeout=dtm.timedelta(seconds=poll_timeout),
                                                 allowed_updates=Update.ALL_TYPES)
         return
-    try:
-        import tornado  # noqa: F401  (PTB's webhook server)
-    except ImportError:
-        raise RnnbotError('webhook mode needs tornado: pip install "python-telegram-bot[webhooks]"') from None
     # Every replica sets the same webhook (idempotent); stopping one leaves it for the others.
     try:
         await application.updater.start_webhook(

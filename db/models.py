@@ -189,9 +189,6 @@ class TrainingEvaluation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-target_metadata = Base.metadata
-
-
 class ServiceSetting(Base):
     """Configuration an admin changed at runtime (the posting schedule, by /schedule). In the
     database so that every process and replica sees the same value and it survives restarts."""
@@ -203,3 +200,7 @@ class ServiceSetting(Base):
     value: Mapped[str]
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     changed_by: Mapped[int | None] = mapped_column(BigInteger)  # the admin's Telegram user id
+
+
+target_metadata = Base.metadata
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -11,6 +12,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PERIODIC = "the quick brown fox jumps over the lazy dog.\n"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for servers that need a port number up front)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def tiny_config(tmp_path: Path, corpus: Path, **changes):

@@ -207,7 +207,7 @@ class Poster:
         pending = set(self._unstoppables)
         if not pending:
             return
-        done, late = await asyncio.wait(pending, timeout=timeout)
+        _, late = await asyncio.wait(pending, timeout=timeout)
         for task in late:
             log.error("a post still in progress after %gs is abandoned; the next start deals with its row", timeout)
             task.cancel()

@@ -22,8 +22,7 @@ def set_service_setting(session: Session, *, key: str, value: str, changed_by: i
     stmt = (dialect_insert(session, ServiceSetting).values(key=key, **values)
             .on_conflict_do_update(index_elements=[ServiceSetting.key], set_=values))
     session.execute(stmt)
-    session.expire_all()
-    return session.get(ServiceSetting, key)
+    return session.get(ServiceSetting, key, populate_existing=True)
 
 
 def delete_service_setting(session: Session, *, key: str) -> bool:

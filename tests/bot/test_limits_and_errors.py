@@ -10,7 +10,7 @@ import pytest
 from bot.handlers.errors import SORRY
 from bot.handlers.generation import BUSY
 from tests.bot.conftest import ADMIN_ID, ALICE, bot_texts, wait_until
-from tests.helpers import tiny_config
+from tests.helpers import free_port, tiny_config
 
 HTML_CORPUS = "<b>a & b</b> *x* <i>c</i> && <<>> _y_\n"
 
@@ -136,13 +136,9 @@ async def test_token_never_reaches_the_logs(running_bot, alice, admin_client, ca
 
 
 async def test_health_endpoint_runs_with_the_bot(start_bot):
-    import socket
-
     import aiohttp
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     bot = await start_bot(health_port=port, health_host="127.0.0.1")
     async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as response:
         body = await response.json()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 
 import httpx
 import pytest
@@ -16,16 +15,10 @@ from bot.sandbox.webhook import SECRET_HEADER
 from bot.settings import Settings
 from tests.bot.conftest import ALICE
 from tests.bot.test_cli import bot_env, start_process, stop_process
-from tests.helpers import run_cli
+from tests.helpers import free_port, run_cli
 
 SECRET = "test-webhook-secret_0123456789"
 WORDS = ["quick", "brown", "fox", "jumps", "over", "lazy"]  # one prompt per user, in the model's alphabet
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LoadBalancer:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from bot.sandbox import SandboxClient, SandboxServer
 from bot.settings import Settings
 from db import repositories as repo
 from db.session import Database
-from tests.helpers import new_postgres_database
+from tests.helpers import free_port, new_postgres_database
 from tests.db.conftest import POSTGRES_ENV, postgres_admin  # noqa: F401  (fixture)
 from tests.scheduler.conftest import verse_corpus, verse_run  # noqa: F401  (fixtures: a verse-writing model)
 
@@ -38,12 +37,6 @@ def postgres_url(postgres_admin):  # noqa: F811
     """A database of its own, empty, as the compose `db` service starts."""
     with new_postgres_database(postgres_admin, "rnnbot_compose") as url:
         yield url
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def compose_environment(**values: str) -> dict:
