@@ -244,6 +244,9 @@ class Trainer:
                              self.elapsed, status)
         for obs in self.observers:
             obs.on_end(self, result)
+        # Free DDP's reducer while the process group lives: if the group's last owner is the
+        # reducer, its teardown at exit joins gloo threads that wait for the GIL (a hang).
+        self.ddp_model = self.model
         self.dist.close()
         return result
 
