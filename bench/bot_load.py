@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from bot.app import build_application, running  # noqa: E402
-from bot.sandbox import SandboxClient, SandboxServer  # noqa: E402
+from sandbox import SandboxClient, SandboxServer  # noqa: E402
 from bot.services import create_services  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 

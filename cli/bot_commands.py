@@ -128,7 +128,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def sandbox_settings(settings):
     """The environment's settings with the sandbox's token, an admin, and its channel for the scheduler."""
-    from bot.sandbox import DEFAULT_TOKEN
+    from sandbox import DEFAULT_TOKEN
     from pydantic import SecretStr
 
     changes = {"telegram_bot_token": SecretStr(DEFAULT_TOKEN), "webhook_url": ""}  # the sandbox polls
@@ -141,7 +141,7 @@ def sandbox_settings(settings):
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from bot.app import build_application, running
-    from bot.sandbox import DEFAULT_TOKEN, run_sandbox
+    from sandbox import DEFAULT_TOKEN, run_sandbox
     from bot.services import create_services
     from db.session import safe_url
 

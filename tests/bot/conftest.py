@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from bot.app import build_application, running
-from bot.sandbox import SandboxClient, SandboxServer
+from sandbox import SandboxClient, SandboxServer
 from bot.services import Services, create_services
 from bot.settings import Settings
 from db import repositories as repo

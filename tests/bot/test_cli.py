@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from bot.sandbox import SandboxClient
+from sandbox import SandboxClient
 from tests.helpers import run_cli
 
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from aiohttp import ClientSession, web
 
-from bot.sandbox import SandboxClient
-from bot.sandbox.webhook import SECRET_HEADER
+from sandbox import SandboxClient
+from sandbox.webhook import SECRET_HEADER
 from bot.settings import Settings
 from tests.bot.conftest import ALICE
 from tests.bot.test_cli import bot_env, start_process, stop_process

@@ -245,14 +245,14 @@ def test_the_installed_package_runs_outside_the_source_tree(tmp_path):
     python = str(venv / "bin" / "python")
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{workdir / 'rnnbot.db'}",
            "HOME": str(workdir)}
-    where = subprocess.run([python, "-c", "import bot, db.migrations, bot.sandbox; print(bot.__file__)"],
+    where = subprocess.run([python, "-c", "import bot, db.migrations, sandbox; print(bot.__file__)"],
                            cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
     assert where.returncode == 0 and where.stdout.startswith(str(site)), where.stdout + where.stderr
     upgrade = subprocess.run([str(venv / "bin" / "rnnbot"), "db", "upgrade"], cwd=workdir, env=env,
                              capture_output=True, text=True, timeout=120)
     assert upgrade.returncode == 0 and "(head)" in upgrade.stdout, upgrade.stdout + upgrade.stderr
     static = subprocess.run([python, "-c", "import importlib.resources as r; "
-                             "print(r.files('bot.sandbox').joinpath('static/index.html').is_file())"],
+                             "print(r.files('sandbox').joinpath('static/index.html').is_file())"],
                             cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
     assert static.stdout.strip() == "True", static.stderr
     # the HEALTHCHECK command: nothing listens, so it reports unhealthy (and does not crash)

@@ -12,7 +12,7 @@ from telegram.constants import ChatAction
 from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler,
                           ContextTypes, InlineQueryHandler, MessageHandler, filters)
 
-from bot.sandbox import ChannelSpec, SandboxClient, SandboxServer
+from sandbox import ChannelSpec, SandboxClient, SandboxServer
 
 ALICE = 1001  # SandboxClient's default user; her private chat has the same id
 CHANNEL = "@rnnbot_verses"

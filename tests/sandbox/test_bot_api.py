@@ -11,7 +11,7 @@ import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter
 
-from bot.sandbox.media import tiny_png
+from sandbox.media import tiny_png
 from tests.sandbox.conftest import ALICE, CHANNEL, LOCKED_CHANNEL
 
 

@@ -8,7 +8,7 @@ import datetime as dtm
 import aiohttp
 import pytest
 
-from bot.sandbox import FaultInjector, SandboxClient, SandboxError, SandboxServer, run_sandbox
+from sandbox import FaultInjector, SandboxClient, SandboxError, SandboxServer, run_sandbox
 from tests.sandbox.conftest import ALICE, build_test_app
 
 

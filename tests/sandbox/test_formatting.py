@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.sandbox.formatting import (EntityParseError, parse_html, parse_markdown,
+from sandbox.formatting import (EntityParseError, parse_html, parse_markdown,
                                     parse_markdown_v2, parse_text, utf16_len)
 
 

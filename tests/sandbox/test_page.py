@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import CHROMIUM, CHROMIUM_FLAGS
 
-from bot.sandbox.media import tiny_png
+from sandbox.media import tiny_png
 from tests.sandbox.conftest import ALICE, CHANNEL
 
 

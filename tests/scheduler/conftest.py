@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 from telegram import Bot
 
-from bot.sandbox import SandboxClient
+from sandbox import SandboxClient
 from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
 from db import repositories as repo

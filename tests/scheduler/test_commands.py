@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import SecretStr
 
-from bot.sandbox import SandboxClient
+from sandbox import SandboxClient
 from db import repositories as repo
 from tests.scheduler.conftest import ALICE, CHANNEL
 

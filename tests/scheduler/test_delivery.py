@@ -7,7 +7,7 @@ import time
 import pytest
 from telegram import Bot
 
-from bot.sandbox import SandboxServer
+from sandbox import SandboxServer
 from bot.scheduler.delivery import DeliveryFailed, send_post
 from tests.scheduler.conftest import CHANNEL, LOCKED_CHANNEL
 

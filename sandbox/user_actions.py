@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 import time
 
-from bot.sandbox.formatting import EntityParseError, UnsupportedParseMode, parse_text
-from bot.sandbox.state import GROUP_ID, Chat, SandboxState, User
+from sandbox.formatting import EntityParseError, UnsupportedParseMode, parse_text
+from sandbox.state import GROUP_ID, Chat, SandboxState, User
 
 
 class ActionError(ValueError):

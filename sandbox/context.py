@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from bot.sandbox.faults import FaultInjector
-from bot.sandbox.params import Params, bad_request, forbidden
-from bot.sandbox.state import ChannelSpec, Chat, SandboxState, User
+from sandbox.faults import FaultInjector
+from sandbox.params import Params, bad_request, forbidden
+from sandbox.state import ChannelSpec, Chat, SandboxState, User
 
 
 @dataclass

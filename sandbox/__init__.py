@@ -7,11 +7,10 @@
 See docs/sandbox.md.
 """
 
-from bot.sandbox.client import SandboxClient, SandboxError
-from bot.sandbox.faults import Fault, FaultInjector
-from bot.sandbox.server import (DEFAULT_BOT_USERNAME, DEFAULT_TOKEN, SandboxServer, build_app,
-                                run_sandbox)
-from bot.sandbox.state import ChannelSpec
+from sandbox.client import SandboxClient, SandboxError
+from sandbox.faults import Fault, FaultInjector
+from sandbox.server import DEFAULT_BOT_USERNAME, DEFAULT_TOKEN, SandboxServer, build_app, run_sandbox
+from sandbox.state import ChannelSpec
 
 __all__ = ["DEFAULT_BOT_USERNAME", "DEFAULT_TOKEN", "ChannelSpec", "Fault", "FaultInjector",
            "SandboxClient", "SandboxError", "SandboxServer", "build_app", "run_sandbox"]

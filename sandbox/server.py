@@ -9,12 +9,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.sandbox import control
-from bot.sandbox.botapi import handle_bot_api, handle_file_download
-from bot.sandbox.context import SANDBOX_KEY, Sandbox
-from bot.sandbox.faults import FaultInjector
-from bot.sandbox.state import ChannelSpec, SandboxState
-from bot.sandbox.webhook import WebhookDelivery
+from sandbox import control
+from sandbox.botapi import handle_bot_api, handle_file_download
+from sandbox.context import SANDBOX_KEY, Sandbox
+from sandbox.faults import FaultInjector
+from sandbox.state import ChannelSpec, SandboxState
+from sandbox.webhook import WebhookDelivery
 
 logger = logging.getLogger(__name__)
 

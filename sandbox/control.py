@@ -9,10 +9,10 @@ import time
 
 from aiohttp import web
 
-from bot.sandbox import user_actions
-from bot.sandbox.context import SANDBOX_KEY, Sandbox
-from bot.sandbox.formatting import parse_text
-from bot.sandbox.state import GROUP_ID, SandboxState, User
+from sandbox import user_actions
+from sandbox.context import SANDBOX_KEY, Sandbox
+from sandbox.formatting import parse_text
+from sandbox.state import GROUP_ID, SandboxState, User
 
 DEFAULT_USER = {"id": 1001, "first_name": "Alice", "username": "alice"}
 MAX_VIEW_WAIT = 25.0

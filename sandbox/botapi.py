@@ -11,10 +11,10 @@ import time
 from aiohttp import web
 
 # Imported for their @api_method registrations.
-from bot.sandbox import api_messages, api_queries  # noqa: F401
-from bot.sandbox.context import METHODS, SANDBOX_KEY, Call, api_method
-from bot.sandbox.params import ApiError, Params, bad_request
-from bot.sandbox.webhook import webhook_url_problem
+from sandbox import api_messages, api_queries  # noqa: F401
+from sandbox.context import METHODS, SANDBOX_KEY, Call, api_method
+from sandbox.params import ApiError, Params, bad_request
+from sandbox.webhook import webhook_url_problem
 
 logger = logging.getLogger(__name__)
 

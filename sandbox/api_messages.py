@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 
-from bot.sandbox.context import Call, api_method
-from bot.sandbox.formatting import (MAX_CAPTION_LENGTH, MAX_MESSAGE_LENGTH, EntityParseError,
+from sandbox.context import Call, api_method
+from sandbox.formatting import (MAX_CAPTION_LENGTH, MAX_MESSAGE_LENGTH, EntityParseError,
                                     UnsupportedParseMode, parse_text)
-from bot.sandbox.media import MAX_PHOTO_BYTES
-from bot.sandbox.params import Upload, bad_request
-from bot.sandbox.state import Chat
+from sandbox.media import MAX_PHOTO_BYTES
+from sandbox.params import Upload, bad_request
+from sandbox.state import Chat
 
 CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "record_voice",
                 "upload_voice", "upload_document", "choose_sticker", "find_location",

@@ -14,8 +14,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from bot.sandbox.formatting import auto_entities
-from bot.sandbox.media import StoredFile, make_file
+from sandbox.formatting import auto_entities
+from sandbox.media import StoredFile, make_file
 
 GROUP_ID = -1001000000001
 FIRST_CHANNEL_ID = -1002000000001

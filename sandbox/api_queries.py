@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from bot.sandbox.api_messages import format_text, validate_button
-from bot.sandbox.context import Call, api_method
-from bot.sandbox.params import bad_request
+from sandbox.api_messages import format_text, validate_button
+from sandbox.context import Call, api_method
+from sandbox.params import bad_request
 
 QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
 MAX_INLINE_RESULTS = 50

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.sandbox.context import Sandbox
+from sandbox.context import Sandbox
 
 logger = logging.getLogger(__name__)
 
