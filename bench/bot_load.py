@@ -25,10 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from bot.app import build_application, running  # noqa: E402
-from sandbox import SandboxClient, SandboxServer  # noqa: E402
-from bot.services import create_services  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.app import build_application, running
+from bot.services import create_services
+from bot.settings import Settings
+from sandbox import SandboxClient, SandboxServer
 
 PROMPTS = ["And God said", "In the beginning", "Blessed are the", "1:1 Paul, an apostle",
            "Then said Jesus unto them,", "Thus saith the LORD", "And it came to pass", "The LORD is my"]

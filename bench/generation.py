@@ -20,11 +20,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.checkpoint import load_checkpoint  # noqa: E402
-from models.generator import Generator  # noqa: E402
-from models.model import CharRNN, ModelConfig  # noqa: E402
-from models.precision import bf16_supported  # noqa: E402
-from models.vocab import Vocab  # noqa: E402
+from models.checkpoint import load_checkpoint
+from models.generator import Generator
+from models.model import CharRNN, ModelConfig
+from models.precision import bf16_supported
+from models.vocab import Vocab
 
 CHARS = 280
 PROMPTS = ["And God said", "24:3 And there went up", "", "In the beginning", "Blessed are the",
@@ -76,7 +76,8 @@ def models_to_bench(checkpoint: str | None):
     vocab = Vocab.from_text("".join(chr(c) for c in range(32, 107)))  # 76 symbols like KJV
     if checkpoint:
         ckpt = load_checkpoint(checkpoint)
-        yield f"default KJV model ({ckpt.config.layers}x{ckpt.config.hidden} {ckpt.config.cell})", ckpt.build_model(), ckpt.vocab
+        c = ckpt.config
+        yield f"default KJV model ({c.layers}x{c.hidden} {c.cell})", ckpt.build_model(), ckpt.vocab
     else:
         torch.manual_seed(0)
         yield "default config 2x256 lstm (random weights)", CharRNN(ModelConfig(len(vocab), hidden=256)).eval(), vocab

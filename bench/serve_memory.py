@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from sandbox import SandboxClient, SandboxServer  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from sandbox import SandboxClient, SandboxServer  # noqa: E402
 
 
 def memory_kib(pid: int) -> dict[str, int]:

@@ -25,10 +25,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainer.config import TrainConfig  # noqa: E402
-from trainer.corpora import load_corpus  # noqa: E402
-from trainer.evaluate import estimate_loss  # noqa: E402
-from trainer.train import Trainer  # noqa: E402
+from trainer.config import TrainConfig
+from trainer.corpora import load_corpus
+from trainer.evaluate import estimate_loss
+from trainer.train import Trainer
 
 
 class PlainLSTM(torch.nn.Module):

@@ -14,11 +14,7 @@ EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import train_commands
-    from cli import db_commands
-    from cli import bot_commands
-    from cli import neuron_commands
-    from cli import scheduler_commands
+    from cli import bot_commands, db_commands, neuron_commands, scheduler_commands, train_commands
 
     parser = argparse.ArgumentParser(prog="rnnbot", description="Character-level RNN text generation bot.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -86,7 +86,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg = cfg.with_changes(max_minutes=5.0)
         trainer = Trainer.start(cfg)
     result = trainer.run()
-    val = "-" if result.val_loss is None else f"{result.val_loss:.4f} nats/char ({result.val_loss / math.log(2):.4f} bits/char)"
+    val = ("-" if result.val_loss is None
+           else f"{result.val_loss:.4f} nats/char ({result.val_loss / math.log(2):.4f} bits/char)")
     if trainer.dist.is_main:  # under torchrun, one summary line (rank 0 evaluated and wrote the files)
         print(f"{result.status} at step {result.step} after {result.elapsed_s:.0f}s; val {val}; "
               f"checkpoints in {trainer.files.root}")

@@ -18,7 +18,7 @@ from models.checkpoint import Checkpoint, load_checkpoint
 from models.fast_step import FastStepper
 from models.model import CharRNN, State
 from models.precision import torch_dtype
-from models.sampling import gumbel_noise, check_sampling_args, sample_next
+from models.sampling import check_sampling_args, gumbel_noise, sample_next
 from models.vocab import Vocab
 
 
@@ -136,7 +136,8 @@ class Generator:
                 done = hits if done is None else done | hits
             if done is not None and bool(done.any()):
                 finished = active[done]
-                single = torch.isin(next_ids[done], stop_ids) if len(stop_ids) else torch.zeros(len(finished), dtype=torch.bool)
+                single = (torch.isin(next_ids[done], stop_ids) if len(stop_ids)
+                          else torch.zeros(len(finished), dtype=torch.bool))
                 # a single-character stop is not part of the text; a stop string is cut after decoding
                 lengths[finished] = torch.where(single, t, t + 1)
                 stopped[finished] = True

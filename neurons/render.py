@@ -31,7 +31,7 @@ def shown(ch: str) -> str:
 
 
 def _hex(rgb) -> str:
-    return "#%02x%02x%02x" % tuple(int(x) for x in rgb)
+    return "#{:02x}{:02x}{:02x}".format(*(int(x) for x in rgb))
 
 
 STYLE = """

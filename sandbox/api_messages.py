@@ -5,8 +5,13 @@ from __future__ import annotations
 import copy
 
 from sandbox.context import Call, api_method
-from sandbox.formatting import (MAX_CAPTION_LENGTH, MAX_MESSAGE_LENGTH, EntityParseError,
-                                    UnsupportedParseMode, parse_text)
+from sandbox.formatting import (
+    MAX_CAPTION_LENGTH,
+    MAX_MESSAGE_LENGTH,
+    EntityParseError,
+    UnsupportedParseMode,
+    parse_text,
+)
 from sandbox.media import MAX_PHOTO_BYTES
 from sandbox.params import Upload, bad_request
 from sandbox.state import Chat

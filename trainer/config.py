@@ -40,7 +40,8 @@ class TrainConfig:
     # how long
     max_steps: int | None = opt(None, "stop after this many steps in total")
     max_minutes: float | None = opt(None, "time budget for the whole run, final evaluation included")
-    stop_after: int | None = opt(None, "pause after this many steps in this invocation (schedule unchanged; resume later)")
+    stop_after: int | None = opt(None, "pause after this many steps in this invocation "
+                                       "(schedule unchanged; resume later)")
     # evaluation and outputs
     eval_every: int = opt(200, "evaluate on the whole validation split every N steps")
     log_every: int = opt(10, "write a training metrics line every N steps")

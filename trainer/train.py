@@ -282,7 +282,8 @@ class Trainer:
     def checkpoint(self) -> Checkpoint:
         metrics = {"val_loss": self.last_val, "val_bpc": None if self.last_val is None else bits(self.last_val),
                    "best_val_loss": None if math.isinf(self.best_val) else self.best_val,
-                   "elapsed_s": round(self.elapsed, 3), "chars_seen": self.step * self.cfg.batch_size * self.cfg.seq_len}
+                   "elapsed_s": round(self.elapsed, 3),
+                   "chars_seen": self.step * self.cfg.batch_size * self.cfg.seq_len}
         extra = {"train_config": self.cfg.to_dict(), "val_fraction": self.cfg.val_fraction,
                  "precision": self.precision, "start_context": self.start_context}
         return Checkpoint(self.model_config, self.vocab, self.model.state_dict(), self.corpus.name,

@@ -10,8 +10,16 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import CommandHandler, ContextTypes
 
-from bot.handlers.generation import (Refused, Request, generate, italic, rate_limit_message, reply_html, typing,
-                                     unknown_chars_note)
+from bot.handlers.generation import (
+    Refused,
+    Request,
+    generate,
+    italic,
+    rate_limit_message,
+    reply_html,
+    typing,
+    unknown_chars_note,
+)
 from bot.services import get_services
 from bot.text import render_html
 

@@ -21,8 +21,16 @@ from datetime import timedelta
 
 import httpx
 from telegram import Bot, Message
-from telegram.error import (BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError,
-                            TimedOut)
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
 log = logging.getLogger(__name__)
 

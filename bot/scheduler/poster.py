@@ -31,6 +31,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from telegram import Bot
 from telegram.error import TelegramError
@@ -253,7 +254,7 @@ class Poster:
                     continue
                 error = ("missed: 1 slot from {0} to {0}: the scheduler stopped after claiming it and before "
                          "sending, and the grace period has passed").format(slot_key(slot))
-                if await self._db(lambda s: repo.fail_claimed_post(s, post_id=post_id, error=error)):
+                if await self._db(partial(repo.fail_claimed_post, post_id=post_id, error=error)):
                     results.append(PostResult(slot, "missed", text, error=error))
             else:
                 gave_up = now - timedelta(seconds=self.stale_after_s)
@@ -261,8 +262,8 @@ class Poster:
                     continue  # a live process may still be sending it
                 error = ("interrupted while sending (the process stopped): it may or may not be in the "
                          "channel, and it is not resent, to avoid a duplicate post")
-                if await self._db(lambda s: repo.fail_claimed_post(s, post_id=post_id, error=error,
-                                                                   started_before=gave_up)):
+                if await self._db(partial(repo.fail_claimed_post, post_id=post_id, error=error,
+                                          started_before=gave_up)):
                     log.error("slot %s: %s", slot_key(slot), error)
                     await self._report(f"slot {slot_key(slot)} of {self.channel}: {error}")
                     results.append(PostResult(slot, "failed", text, error=error))

@@ -7,18 +7,51 @@ Bad input raises db.errors.InvalidInputError (a models.errors.RnnbotError).
 
 from db.repositories._common import SamplingParams
 from db.repositories.generations import add_generation, candidate_generations, get_generation, reject_generation
-from db.repositories.posts import (begin_post_send, claim_post_slot, fail_claimed_post, generation_in_use,
-                                   get_post, latest_post_slot, mark_post_failed, mark_post_sent, posted_texts,
-                                   recent_posts, record_unposted_slot, unsent_posts, was_posted)
+from db.repositories.posts import (
+                                   begin_post_send,
+                                   claim_post_slot,
+                                   fail_claimed_post,
+                                   generation_in_use,
+                                   get_post,
+                                   latest_post_slot,
+                                   mark_post_failed,
+                                   mark_post_sent,
+                                   posted_texts,
+                                   recent_posts,
+                                   record_unposted_slot,
+                                   unsent_posts,
+                                   was_posted,
+)
 from db.repositories.prompts import add_completion, add_prompt, prune_older_than, user_prompts
-from db.repositories.registry import (activate_model, active_model, deactivate_model, get_model, list_models,
-                                      register_model)
+from db.repositories.registry import (
+                                   activate_model,
+                                   active_model,
+                                   deactivate_model,
+                                   get_model,
+                                   list_models,
+                                   register_model,
+)
 from db.repositories.service_settings import delete_service_setting, get_service_setting, set_service_setting
 from db.repositories.stats import table_counts
-from db.repositories.training_runs import (finish_training_run, latest_training_run, record_evaluation,
-                                           resume_training_run, run_name, start_training_run, training_samples)
-from db.repositories.users import (KEEP, forget_user, get_chat, get_user, sync_admins, update_user_settings,
-                                   upsert_chat, upsert_user)
+from db.repositories.training_runs import (
+                                   finish_training_run,
+                                   latest_training_run,
+                                   record_evaluation,
+                                   resume_training_run,
+                                   run_name,
+                                   start_training_run,
+                                   training_samples,
+)
+from db.repositories.users import (
+                                   KEEP,
+                                   forget_user,
+                                   get_chat,
+                                   get_user,
+                                   sync_admins,
+                                   update_user_settings,
+                                   upsert_chat,
+                                   upsert_user,
+)
 
 __all__ = [
     "KEEP", "SamplingParams",

@@ -3,7 +3,7 @@ the unique constraint on that pair makes the claim safe between processes."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -18,7 +18,7 @@ from db.repositories._common import dialect_insert, get_or_raise
 def _slot_utc(slot: datetime) -> datetime:
     if not isinstance(slot, datetime) or slot.tzinfo is None or slot.utcoffset() is None:
         raise InvalidInputError(f"slot must be a timezone-aware datetime, got {slot!r}")
-    return slot.astimezone(timezone.utc).replace(microsecond=0)
+    return slot.astimezone(UTC).replace(microsecond=0)
 
 
 def claim_post_slot(session: Session, *, channel_id: int, slot: datetime, generation_id: int) -> Post | None:
