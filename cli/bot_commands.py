@@ -14,7 +14,6 @@ from models.errors import RnnbotError
 log = logging.getLogger(__name__)
 
 SANDBOX_CHANNEL = "@rnnbot_verses"  # the sandbox's default channel
-SANDBOX_ADMIN = 1001  # the page's default user, an admin in the sandbox unless ADMIN_USER_IDS says otherwise
 
 
 def register(sub) -> None:
@@ -128,12 +127,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def sandbox_settings(settings):
     """The environment's settings with the sandbox's token, an admin, and its channel for the scheduler."""
-    from sandbox import DEFAULT_TOKEN
     from pydantic import SecretStr
+
+    from sandbox import DEFAULT_TOKEN, DEFAULT_USER_ID
 
     changes = {"telegram_bot_token": SecretStr(DEFAULT_TOKEN), "webhook_url": ""}  # the sandbox polls
     if not settings.admin_user_ids:
-        changes["admin_user_ids"] = frozenset({SANDBOX_ADMIN})
+        changes["admin_user_ids"] = frozenset({DEFAULT_USER_ID})  # the page's default user
     if not settings.channel_id:
         changes["channel_id"] = SANDBOX_CHANNEL
     return settings.model_copy(update=changes)
@@ -141,9 +141,9 @@ def sandbox_settings(settings):
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from bot.app import build_application, running
-    from sandbox import DEFAULT_TOKEN, run_sandbox
     from bot.services import create_services
     from db.session import safe_url
+    from sandbox import DEFAULT_TOKEN, run_sandbox
 
     settings = sandbox_settings(load_settings())
     services = create_services(settings)

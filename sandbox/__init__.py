@@ -10,7 +10,7 @@ See docs/sandbox.md.
 from sandbox.client import SandboxClient, SandboxError
 from sandbox.faults import Fault, FaultInjector
 from sandbox.server import DEFAULT_BOT_USERNAME, DEFAULT_TOKEN, SandboxServer, build_app, run_sandbox
-from sandbox.state import ChannelSpec
+from sandbox.state import DEFAULT_USER_ID, ChannelSpec
 
-__all__ = ["DEFAULT_BOT_USERNAME", "DEFAULT_TOKEN", "ChannelSpec", "Fault", "FaultInjector",
+__all__ = ["DEFAULT_BOT_USERNAME", "DEFAULT_TOKEN", "DEFAULT_USER_ID", "ChannelSpec", "Fault", "FaultInjector",
            "SandboxClient", "SandboxError", "SandboxServer", "build_app", "run_sandbox"]

@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import aiohttp
 
+from sandbox.state import DEFAULT_USER
+
 Predicate = Callable[[dict], bool]
 # A user id, {"id", "first_name", "username"}, an object with those attributes (telegram.User),
 # or None for the client's own user.
@@ -26,8 +28,8 @@ class SandboxError(RuntimeError):
 
 
 class SandboxClient:
-    def __init__(self, base_url: str, user_id: int = 1001, first_name: str = "Alice",
-                 username: str | None = "alice", poll_interval: float = 0.05):
+    def __init__(self, base_url: str, user_id: int = DEFAULT_USER["id"], first_name: str = DEFAULT_USER["first_name"],
+                 username: str | None = DEFAULT_USER["username"], poll_interval: float = 0.05):
         self.base_url = base_url.rstrip("/")
         self.user = {"id": user_id, "first_name": first_name, "username": username}
         self.poll_interval = poll_interval

@@ -12,9 +12,8 @@ from aiohttp import web
 from sandbox import user_actions
 from sandbox.context import SANDBOX_KEY, Sandbox
 from sandbox.formatting import parse_text
-from sandbox.state import GROUP_ID, SandboxState, User
+from sandbox.state import DEFAULT_USER, GROUP_ID, SandboxState, User
 
-DEFAULT_USER = {"id": 1001, "first_name": "Alice", "username": "alice"}
 MAX_VIEW_WAIT = 25.0
 VIEW_MESSAGES = 200
 
@@ -262,6 +261,7 @@ def page_view(state: SandboxState, query) -> dict:
     inline = [q for q in state.inline_queries.values() if q["user_id"] == user_id]
     return {
         "version": state.version,
+        "default_user": DEFAULT_USER,
         "bot": state.bot.to_dict(),
         "users": [u.to_dict() for u in state.users.values()],
         "group": state.chats[GROUP_ID].to_dict(),

@@ -18,6 +18,9 @@ from sandbox.formatting import auto_entities
 from sandbox.media import StoredFile, make_file
 
 GROUP_ID = -1001000000001
+# The page's (and SandboxClient's) user until another is chosen; `rnnbot sandbox` makes it an admin.
+DEFAULT_USER = {"id": 1001, "first_name": "Alice", "username": "alice"}
+DEFAULT_USER_ID = DEFAULT_USER["id"]
 FIRST_CHANNEL_ID = -1002000000001
 CHAT_ACTION_SECONDS = 5.0  # Telegram shows a chat action for 5 s or until the bot's next message
 MAX_EVENTS_PER_CHAT = 2000

@@ -6,8 +6,8 @@ const $ = (selector) => document.querySelector(selector);
 const testid = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 const ui = {
-  userId: 1001,
-  firstName: "Alice",
+  userId: null,        // until chosen: the sandbox's default user, from the first view
+  firstName: "",
   chat: "private",
   channel: "",
   version: -1,
@@ -69,8 +69,8 @@ async function pollLoop() {
   for (;;) {
     const controller = new AbortController();
     ui.poll = controller;
-    const params = new URLSearchParams({user_id: ui.userId, chat: ui.chat, channel: ui.channel,
-                                        since: ui.version, wait: 20});
+    const params = new URLSearchParams({chat: ui.chat, channel: ui.channel, since: ui.version, wait: 20});
+    if (ui.userId !== null) params.set("user_id", ui.userId);
     try {
       const response = await fetch("/sandbox/api/view?" + params, {signal: controller.signal});
       const data = await response.json();
@@ -95,6 +95,12 @@ function refresh() {
 
 function render(view) {
   ui.view = view;
+  if (ui.userId === null) {
+    ui.userId = view.default_user.id;
+    ui.firstName = view.default_user.first_name;
+    testid("user-id").value = ui.userId;
+    testid("user-name").value = ui.firstName;
+  }
   const list = testid("message-list");
   const chatKey = ui.chat + ":" + ui.userId;
   // Follow the conversation unless the user scrolled up to read older messages.
@@ -296,7 +302,7 @@ function applyIdentity() {
 
 function setup() {
   loadSettings();
-  testid("user-id").value = ui.userId;
+  testid("user-id").value = ui.userId ?? "";
   testid("user-name").value = ui.firstName;
   testid("user-id").addEventListener("change", () => {
     const known = ui.view && ui.view.users.find((u) => u.id === parseInt(testid("user-id").value, 10));
