@@ -1,17 +1,35 @@
-"""Helpers shared by the tests (fixtures live in conftest.py)."""
+"""Helpers shared by the tests: plain functions (every fixture is in tests/fixtures/)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import socket
+import struct
 import subprocess
 import sys
 import uuid
+import zlib
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
+
+from bot.scheduler.candidates import normalise
+from bot.scheduler.poster import parse_missed
+from db import repositories as repo
+from db.session import Database
+from sandbox import DEFAULT_USER_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 PERIODIC = "the quick brown fox jumps over the lazy dog.\n"
+
+# Sandbox users and channels the tests act as and post to.
+ALICE = DEFAULT_USER_ID  # SandboxClient's default user; her private chat has the same id
+BOB = 1002
+ADMIN_ID = 4242  # the bot tests' admin (ADMIN_USER_IDS)
+CHANNEL = "@rnnbot_verses"
+LOCKED_CHANNEL = "@not_admin_channel"  # the bot is not an admin there: posting gets 403
 
 
 def free_port() -> int:
@@ -55,3 +73,100 @@ def new_postgres_database(admin, prefix: str):
     finally:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- the CLI and processes ---------------------------------------------------------------------
+
+def assert_clean_error(proc, *fragments):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("rnnbot: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def bot_env(tmp_path, **values) -> dict:
+    """The process's environment: nothing inherited that configures the bot, plus `values`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TELEGRAM_", "ADMIN_", "DATABASE_", "MODEL_", "CHANNEL_", "HEALTH_", "WEBHOOK_"))}
+    env.update(OMP_NUM_THREADS="1", DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}", **values)
+    return env
+
+
+async def start_process(*args: str, env: dict, cwd) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, cwd=cwd, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def stop_process(process: asyncio.subprocess.Process, timeout: float = 10.0) -> tuple[int, str, str]:
+    process.send_signal(signal.SIGTERM)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.communicate()
+        raise AssertionError(f"still running {timeout} s after SIGTERM") from None
+    return process.returncode, out.decode(), err.decode()
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_dimensions(data: bytes) -> tuple[int, int]:
+    assert data[:8] == PNG_SIGNATURE
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    width, height = struct.unpack(">II", data[16:24])
+    assert zlib.crc32(data[12:29]) == struct.unpack(">I", data[29:33])[0]  # the IHDR chunk is intact
+    assert data.endswith(b"IEND\xaeB`\x82")
+    return width, height
+
+
+# --- the bot and the scheduler -----------------------------------------------------------------
+
+def bot_texts(messages: list[dict]) -> list[str]:
+    return [m.get("text", "") for m in messages if m.get("from", {}).get("is_bot")]
+
+
+async def wait_until(condition, timeout: float = 10.0, what: str = "a condition"):
+    """Poll a synchronous condition (e.g. a database row count) until it holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def all_posts(database: Database) -> list:
+    with database.transaction() as session:
+        return repo.recent_posts(session, limit=10_000)[::-1]  # oldest slot first
+
+
+async def check_exactly_once(client, database: Database) -> list:
+    """Every sent row is one message in the channel and every channel message is one sent row; no
+    text went out twice; every slot from the first row to the last has a row or is named by a
+    "missed" row. Returns the rows."""
+    messages = await client.channel_posts(CHANNEL)
+    rows = all_posts(database)
+    sent = [r for r in rows if r.status == "sent"]
+    assert sorted(m["message_id"] for m in messages) == sorted(r.message_id for r in sent)
+    assert {m["message_id"]: m["text"] for m in messages} == {r.message_id: r.generation.text for r in sent}
+    assert len({normalise(m["text"]) for m in messages}) == len(messages)
+    assert not [r for r in rows if r.status == "claimed"]
+    covered = {r.slot for r in rows}
+    for row in rows:
+        missed = parse_missed(row.error)
+        if missed:
+            count, first, last = missed
+            span = {first + timedelta(seconds=i) for i in range(int((last - first).total_seconds()) + 1)}
+            assert len(span) == count
+            covered |= span
+    slots = sorted(r.slot for r in rows)
+    every_second = {slots[0] + timedelta(seconds=i) for i in range(int((slots[-1] - slots[0]).total_seconds()) + 1)}
+    assert every_second <= covered, f"slots neither posted nor recorded: {sorted(every_second - covered)}"
+    return rows

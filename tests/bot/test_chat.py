@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.scheduler.candidates import VERSE
-from tests.bot.conftest import ALICE, bot_texts, wait_until
-from tests.helpers import PERIODIC
+from tests.helpers import ALICE, PERIODIC, bot_texts, wait_until
 
 
 async def test_start_and_help(running_bot, alice, admin_client):
@@ -42,8 +41,8 @@ async def test_private_text_is_completed_and_stored(start_bot, alice):
     assert served.model_name == running_bot.services.models.default
 
 
-async def test_complete_command_in_the_group(running_bot, alice, sandbox):
-    sent = await alice.send_text(None, f"/complete@{sandbox.bot_username} lazy dog", chat="group")
+async def test_complete_command_in_the_group(running_bot, alice, sandbox_server):
+    sent = await alice.send_text(None, f"/complete@{sandbox_server.bot_username} lazy dog", chat="group")
     reply = await alice.wait_for_bot_reply(sent["chat"]["id"], after=sent)
     assert reply["text"].startswith("lazy dog")
     assert reply["reply_to_message"]["message_id"] == sent["message_id"]  # quoted in groups

@@ -9,8 +9,7 @@ import pytest
 
 from bot.handlers.errors import SORRY
 from bot.handlers.generation import BUSY
-from tests.bot.conftest import ADMIN_ID, ALICE, bot_texts, wait_until
-from tests.helpers import free_port, tiny_config
+from tests.helpers import ADMIN_ID, ALICE, bot_texts, free_port, tiny_config, wait_until
 
 HTML_CORPUS = "<b>a & b</b> *x* <i>c</i> && <<>> _y_\n"
 
@@ -116,7 +115,7 @@ async def test_admin_stats_and_reload(running_bot, alice, admin_client):
     assert running_bot.user(ADMIN_ID).is_admin and not running_bot.user(ALICE).is_admin
 
 
-async def test_token_never_reaches_the_logs(running_bot, alice, admin_client, caplog, sandbox):
+async def test_token_never_reaches_the_logs(running_bot, alice, admin_client, caplog, sandbox_server):
     caplog.set_level(logging.DEBUG)  # everything, as `rnnbot -v serve` would log
     marker = "the quick brown private words "
     await alice.ask(None, marker)
@@ -130,8 +129,8 @@ async def test_token_never_reaches_the_logs(running_bot, alice, admin_client, ca
     await alice.ask(None, "/start")
     assert caplog.records, "nothing was logged: the test would prove nothing"
     logged = caplog.text + "".join(r.exc_text or "" for r in caplog.records)
-    assert sandbox.token not in logged
-    assert sandbox.token.split(":", 1)[1] not in logged
+    assert sandbox_server.token not in logged
+    assert sandbox_server.token.split(":", 1)[1] not in logged
     assert marker not in logged  # users' text is not logged either
 
 

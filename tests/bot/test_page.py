@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from tests.helpers import CHROMIUM, CHROMIUM_FLAGS
-
-from tests.bot.conftest import ALICE
-
+from tests.helpers import ALICE, CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,10 +30,10 @@ async def page(tmp_path):
             await browser.close()
 
 
-async def test_prompt_and_settings_button_in_the_browser(page, running_bot, sandbox):
+async def test_prompt_and_settings_button_in_the_browser(page, running_bot, sandbox_server):
     from playwright.async_api import expect
 
-    await page.goto(sandbox.url)
+    await page.goto(sandbox_server.url)
     bot_messages = page.locator('[data-testid="message"][data-from="bot"]')
     composer = page.get_by_test_id("composer-input")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.bot.conftest import ALICE, BOB, wait_until
+from tests.helpers import ALICE, BOB, wait_until
 
 
 def buttons(message: dict) -> list[tuple[str, str]]:

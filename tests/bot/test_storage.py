@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bot.conftest import ADMIN_ID, ALICE, BOB, wait_until
+from tests.helpers import ADMIN_ID, ALICE, BOB, wait_until
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

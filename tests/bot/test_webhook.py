@@ -10,12 +10,10 @@ import httpx
 import pytest
 from aiohttp import ClientSession, web
 
+from bot.settings import Settings
 from sandbox import SandboxClient
 from sandbox.webhook import SECRET_HEADER
-from bot.settings import Settings
-from tests.bot.conftest import ALICE
-from tests.bot.test_cli import bot_env, start_process, stop_process
-from tests.helpers import free_port, run_cli
+from tests.helpers import ALICE, bot_env, free_port, run_cli, start_process, stop_process
 
 SECRET = "test-webhook-secret_0123456789"
 WORDS = ["quick", "brown", "fox", "jumps", "over", "lazy"]  # one prompt per user, in the model's alphabet
@@ -57,30 +55,30 @@ class LoadBalancer:
         await self._runner.cleanup()
 
 
-async def webhook_info(sandbox) -> dict:
+async def webhook_info(sandbox_server) -> dict:
     async with httpx.AsyncClient() as http:
-        answer = await http.post(f"{sandbox.bot_api_base_url}{sandbox.token}/getWebhookInfo")
+        answer = await http.post(f"{sandbox_server.bot_api_base_url}{sandbox_server.token}/getWebhookInfo")
     return answer.json()["result"]
 
 
-async def test_webhook_mode_answers_and_holds_updates_while_no_replica_is_up(start_bot, sandbox, alice):
+async def test_webhook_mode_answers_and_holds_updates_while_no_replica_is_up(start_bot, sandbox_server, alice):
     port = free_port()
     async with LoadBalancer([port]) as balancer:
         harness = await start_bot(webhook_url=balancer.url, webhook_port=port, webhook_secret=SECRET)
-        info = await webhook_info(sandbox)
+        info = await webhook_info(sandbox_server)
         assert (info["url"], info["pending_update_count"]) == (balancer.url, 0)
         assert (await alice.ask(None, "/start"))["text"].startswith("Hello, Alice!")
 
         # Polling is refused while the webhook is set, as Telegram refuses it.
         async with httpx.AsyncClient() as http:
-            refused = (await http.post(f"{sandbox.bot_api_base_url}{sandbox.token}/getUpdates")).json()
+            refused = (await http.post(f"{sandbox_server.bot_api_base_url}{sandbox_server.token}/getUpdates")).json()
         assert refused["error_code"] == 409 and "webhook is active" in refused["description"]
 
         # No replica reachable: the update waits in the sandbox (as in Telegram) and arrives later.
         balancer.down = True
         sent = await alice.send_text(None, "in the beginning ")
         for _ in range(100):
-            info = await webhook_info(sandbox)
+            info = await webhook_info(sandbox_server)
             if "last_error_message" in info:
                 break
             await asyncio.sleep(0.05)
@@ -88,11 +86,11 @@ async def test_webhook_mode_answers_and_holds_updates_while_no_replica_is_up(sta
         balancer.down = False
         reply = await alice.wait_for_bot_reply(ALICE, after=sent, timeout=20)
         assert reply["text"].startswith("in the beginning ")
-        assert (await webhook_info(sandbox))["pending_update_count"] == 0
+        assert (await webhook_info(sandbox_server))["pending_update_count"] == 0
         assert [p.text for p in harness.prompts(ALICE)] == ["in the beginning "]
 
 
-async def test_the_webhook_refuses_updates_without_the_secret(start_bot, sandbox, alice):
+async def test_the_webhook_refuses_updates_without_the_secret(start_bot, sandbox_server, alice):
     port = free_port()
     harness = await start_bot(webhook_url=f"http://127.0.0.1:{port}/tg", webhook_port=port, webhook_secret=SECRET)
     forged = {"update_id": 999, "message": {"message_id": 1, "date": 0, "text": "forged prompt",
@@ -107,10 +105,10 @@ async def test_the_webhook_refuses_updates_without_the_secret(start_bot, sandbox
     assert not [m for m in await alice.messages(ALICE) if "forged prompt" in m.get("text", "")]
 
 
-async def test_the_sandbox_wants_https_except_on_loopback(sandbox):
+async def test_the_sandbox_wants_https_except_on_loopback(sandbox_server):
     async with httpx.AsyncClient() as http:
         def set_webhook(**params):
-            return http.post(f"{sandbox.bot_api_base_url}{sandbox.token}/setWebhook", json=params)
+            return http.post(f"{sandbox_server.bot_api_base_url}{sandbox_server.token}/setWebhook", json=params)
 
         assert (await set_webhook(url="http://bot.example.com/tg")).json()["description"] == (
             "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
@@ -140,17 +138,18 @@ def test_webhook_configuration_errors_are_one_line(tmp_path, trained_run):
 
 
 @pytest.mark.slow
-async def test_two_serve_replicas_behind_a_load_balancer_share_the_users(sandbox, tmp_path, trained_run):
+async def test_two_serve_replicas_behind_a_load_balancer_share_the_users(sandbox_server, tmp_path, trained_run):
     ports = [free_port(), free_port()]
     async with LoadBalancer(ports) as balancer:
         replicas = []
         for verbosity, port in zip((["-v"], []), ports):  # -v: not even DEBUG logs show the secret
-            env = bot_env(tmp_path, TELEGRAM_BOT_TOKEN=sandbox.token, TELEGRAM_API_BASE_URL=sandbox.bot_api_base_url,
+            env = bot_env(tmp_path, TELEGRAM_BOT_TOKEN=sandbox_server.token,
+                          TELEGRAM_API_BASE_URL=sandbox_server.bot_api_base_url,
                           MODEL_PATH=str(trained_run), WEBHOOK_URL=balancer.url, WEBHOOK_PORT=str(port),
                           WEBHOOK_SECRET=SECRET)
             replicas.append(await start_process(*verbosity, "serve", env=env, cwd=tmp_path))
         try:
-            async with SandboxClient(sandbox.url) as client:
+            async with SandboxClient(sandbox_server.url) as client:
                 # Both up before users write: until then the balancer would send some to a closed port.
                 for port in ports:
                     await wait_listening(port, timeout=90)
@@ -166,8 +165,9 @@ async def test_two_serve_replicas_behind_a_load_balancer_share_the_users(sandbox
     assert [len(a) for a in answers] == [1] * 6, [[m["text"] for m in a] for a in answers]
     assert all(count >= 2 for count in balancer.served.values()), balancer.served
     assert [rc for rc, _, _ in stopped] == [0, 0], stopped
-    assert all(SECRET not in out + err and sandbox.token.split(":")[1] not in out + err for _, out, err in stopped)
-    assert (await webhook_info(sandbox))["url"] == balancer.url  # a stopping replica leaves it to the others
+    assert all(SECRET not in out + err and sandbox_server.token.split(":")[1] not in out + err for _, out,
+               err in stopped)
+    assert (await webhook_info(sandbox_server))["url"] == balancer.url  # a stopping replica leaves it to the others
 
 
 async def wait_listening(port: int, timeout: float) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from db import repositories as repo
 
-SLOT = datetime(2030, 1, 1, 9, 0, tzinfo=timezone.utc)
+SLOT = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 SAMPLING = repo.SamplingParams(temperature=0.8, max_chars=280)
 CHANNEL = -1001234567890
 

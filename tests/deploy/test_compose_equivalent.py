@@ -18,13 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import SandboxClient, SandboxServer
 from bot.settings import Settings
 from db import repositories as repo
 from db.session import Database
+from sandbox import SandboxClient, SandboxServer
+from tests.fixtures.databases import POSTGRES_ENV
 from tests.helpers import free_port, new_postgres_database
-from tests.db.conftest import POSTGRES_ENV, postgres_admin  # noqa: F401  (fixture)
-from tests.scheduler.conftest import verse_corpus, verse_run  # noqa: F401  (fixtures: a verse-writing model)
 
 CHANNEL = "@rnnbot_verses"
 STOP_WITHIN_S = 15
@@ -33,7 +32,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.environ.get(POSTGRES_E
 
 
 @pytest.fixture
-def postgres_url(postgres_admin):  # noqa: F811
+def postgres_url(postgres_admin):
     """A database of its own, empty, as the compose `db` service starts."""
     with new_postgres_database(postgres_admin, "rnnbot_compose") as url:
         yield url
@@ -77,7 +76,7 @@ async def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: 
     raise AssertionError(f"{url} never answered 200:\n{log.read_text()[-3000:]}")
 
 
-async def test_compose_services_as_local_processes(tmp_path, postgres_url, verse_run):  # noqa: F811
+async def test_compose_services_as_local_processes(tmp_path, postgres_url, verse_run):
     # the `bot` service's first step: migrations, against the real PostgreSQL
     migrate = subprocess.run([sys.executable, "-m", "cli", "db", "upgrade"], cwd=tmp_path, capture_output=True,
                              text=True, timeout=120, env=compose_environment(DATABASE_URL=postgres_url))

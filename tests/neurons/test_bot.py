@@ -11,8 +11,7 @@ import pytest
 from bot.handlers.neuron import COLUMNS
 from neurons.find import load_findings
 from neurons.png import png_size
-from tests.bot.conftest import ALICE, alice, sandbox, start_bot  # noqa: F401 (fixtures)
-from tests.neurons.test_render import png_dimensions
+from tests.helpers import ALICE, png_dimensions
 
 
 @pytest.fixture
@@ -21,7 +20,7 @@ def run_copy(quotes_run, tmp_path):
     return shutil.copytree(quotes_run, tmp_path / "quotes_run")
 
 
-async def test_neuron_replies_with_a_picture_of_the_quote_cell(start_bot, alice, sandbox, run_copy):
+async def test_neuron_replies_with_a_picture_of_the_quote_cell(start_bot, alice, sandbox_server, run_copy):
     harness = await start_bot(model_path=run_copy)
     usage = await alice.ask(None, "/neuron")
     assert usage["text"].startswith("Send /neuron and some text")
@@ -32,7 +31,7 @@ async def test_neuron_replies_with_a_picture_of_the_quote_cell(start_bot, alice,
     assert (photo["width"], photo["height"]) == png_size(text, COLUMNS)
     assert "inside double quotes" in reply["caption"]
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{sandbox.url}/sandbox/files/{photo['file_id']}") as response:
+        async with http.get(f"{sandbox_server.url}/sandbox/files/{photo['file_id']}") as response:
             assert png_dimensions(await response.read()) == png_size(text, COLUMNS)
     assert "upload_photo" in [a["action"] for a in await alice.chat_actions(ALICE)]
 

@@ -8,7 +8,7 @@ import torch
 from models.generator import Generator
 from models.model import CharRNN
 from neurons.find import Findings, find_cells, load_findings, pearson, save_findings
-from tests.neurons.conftest import quotes_text
+from tests.fixtures.runs import quotes_text
 
 HELD_OUT = quotes_text(60, seed=1)  # new lines the model has not seen
 

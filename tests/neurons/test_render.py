@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import numpy as np
 
 from neurons.png import CELL_H, CELL_W, GUESS_H, MARGIN, png_size, render_png
 from neurons.render import NEGATIVE, POSITIVE, colours, show_page
+from tests.helpers import png_dimensions
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def png_dimensions(data: bytes) -> tuple[int, int]:
-    assert data[:8] == PNG_SIGNATURE
-    length, kind = struct.unpack(">I4s", data[8:16])
-    assert kind == b"IHDR" and length == 13
-    width, height = struct.unpack(">II", data[16:24])
-    assert zlib.crc32(data[12:29]) == struct.unpack(">I", data[29:33])[0]  # the IHDR chunk is intact
-    assert data.endswith(b"IEND\xaeB`\x82")
-    return width, height
 
 
 def test_colours_run_from_blue_through_white_to_red():

@@ -12,76 +12,76 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter
 
 from sandbox.media import tiny_png
-from tests.sandbox.conftest import ALICE, CHANNEL, LOCKED_CHANNEL
+from tests.helpers import ALICE, CHANNEL, LOCKED_CHANNEL
 
 
-async def test_get_me_has_what_ptb_needs(bot):
-    me = await bot.get_me()
+async def test_get_me_has_what_ptb_needs(ptb_bot):
+    me = await ptb_bot.get_me()
     assert (me.username, me.is_bot, me.supports_inline_queries) == ("rnnbot_sandbox_bot", True, True)
-    assert me.id == int(bot.token.split(":")[0])
+    assert me.id == int(ptb_bot.token.split(":")[0])
 
 
-async def test_wrong_token_and_unknown_method(server):
+async def test_wrong_token_and_unknown_method(sandbox_server):
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{server.bot_api_base_url}{server.token}/noSuchMethod") as response:
+        async with session.post(f"{sandbox_server.bot_api_base_url}{sandbox_server.token}/noSuchMethod") as response:
             assert response.status == 404
             assert (await response.json())["description"] == "Not Found: method not found"
     with pytest.raises(InvalidToken):
-        async with Bot("123:wrong", base_url=server.bot_api_base_url):
+        async with Bot("123:wrong", base_url=sandbox_server.bot_api_base_url):
             pass
 
 
-async def test_updates_offsets_and_long_poll(bot, client):
-    await client.send_text(ALICE, "first")
-    await client.send_text(ALICE, "/start")
-    updates = await bot.get_updates()
+async def test_updates_offsets_and_long_poll(ptb_bot, alice):
+    await alice.send_text(ALICE, "first")
+    await alice.send_text(ALICE, "/start")
+    updates = await ptb_bot.get_updates()
     assert [u.message.text for u in updates] == ["first", "/start"]
     assert updates[1].message.entities[0].type == "bot_command"
     # An offset confirms every update below it; confirmed ones are gone for good.
-    assert [u.message.text for u in await bot.get_updates(offset=updates[1].update_id)] == ["/start"]
-    assert await bot.get_updates(offset=updates[1].update_id + 1) == ()
-    assert await bot.get_updates() == ()
+    assert [u.message.text for u in await ptb_bot.get_updates(offset=updates[1].update_id)] == ["/start"]
+    assert await ptb_bot.get_updates(offset=updates[1].update_id + 1) == ()
+    assert await ptb_bot.get_updates() == ()
 
     started = time.monotonic()
-    poll = asyncio.create_task(bot.get_updates(timeout=5))
+    poll = asyncio.create_task(ptb_bot.get_updates(timeout=5))
     await asyncio.sleep(0.2)
-    await client.send_text(ALICE, "late")
+    await alice.send_text(ALICE, "late")
     (late,) = await poll
     assert late.message.text == "late" and late.update_id == updates[1].update_id + 1
     assert 0.2 <= time.monotonic() - started < 2
 
     started = time.monotonic()
-    assert await bot.get_updates(offset=late.update_id + 1, timeout=1) == ()
+    assert await ptb_bot.get_updates(offset=late.update_id + 1, timeout=1) == ()
     assert time.monotonic() - started >= 0.9
 
 
-async def test_second_concurrent_get_updates_conflicts(bot, client, server):
-    poll = asyncio.create_task(bot.get_updates(timeout=5))
+async def test_second_concurrent_get_updates_conflicts(ptb_bot, alice, sandbox_server):
+    poll = asyncio.create_task(ptb_bot.get_updates(timeout=5))
     await asyncio.sleep(0.2)
     # A second Bot: one Bot queues its own getUpdates calls on a single connection.
-    async with Bot(server.token, base_url=server.bot_api_base_url) as second_instance:
+    async with Bot(sandbox_server.token, base_url=sandbox_server.bot_api_base_url) as second_instance:
         with pytest.raises(Conflict, match="terminated by other getUpdates request"):
             await second_instance.get_updates(timeout=0)
-    await client.send_text(ALICE, "release the first poll")
+    await alice.send_text(ALICE, "release the first poll")
     assert len(await poll) == 1
 
 
-async def test_webhook_blocks_polling(bot):
+async def test_webhook_blocks_polling(ptb_bot):
     with pytest.raises(BadRequest, match="(?i)https url must be provided"):
-        await bot.set_webhook("http://example.org/hook")
-    assert await bot.set_webhook("https://example.org/hook")
-    assert (await bot.get_webhook_info()).url == "https://example.org/hook"
+        await ptb_bot.set_webhook("http://example.org/hook")
+    assert await ptb_bot.set_webhook("https://example.org/hook")
+    assert (await ptb_bot.get_webhook_info()).url == "https://example.org/hook"
     with pytest.raises(Conflict, match="webhook is active"):
-        await bot.get_updates()
-    assert await bot.delete_webhook()
-    assert await bot.get_updates() == ()
+        await ptb_bot.get_updates()
+    assert await ptb_bot.delete_webhook()
+    assert await ptb_bot.get_updates() == ()
 
 
-async def test_commands_round_trip(bot, client):
-    await bot.set_my_commands([("start", "Start"), ("temperature", "Set the temperature")])
-    assert [c.command for c in await bot.get_my_commands()] == ["start", "temperature"]
+async def test_commands_round_trip(ptb_bot, alice):
+    await ptb_bot.set_my_commands([("start", "Start"), ("temperature", "Set the temperature")])
+    assert [c.command for c in await ptb_bot.get_my_commands()] == ["start", "temperature"]
     with pytest.raises(BadRequest, match="Bot_command_invalid"):
-        await bot.set_my_commands([("Bad-Command", "no")])
+        await ptb_bot.set_my_commands([("Bad-Command", "no")])
 
 
 @pytest.mark.parametrize(("code", "description", "exception"), [
@@ -90,165 +90,165 @@ async def test_commands_round_trip(bot, client):
     (409, "", Conflict),
     (429, "", RetryAfter),
 ])
-async def test_injected_faults_raise_ptb_exceptions(bot, client, code, description, exception):
-    await client.send_text(ALICE, "hi")
-    await client.inject_fault("sendMessage", code, description, count=2,
+async def test_injected_faults_raise_ptb_exceptions(ptb_bot, alice, code, description, exception):
+    await alice.send_text(ALICE, "hi")
+    await alice.inject_fault("sendMessage", code, description, count=2,
                               retry_after=7 if code == 429 else None)
     for _ in range(2):
         with pytest.raises(exception) as raised:
-            await bot.send_message(ALICE, "hello")
+            await ptb_bot.send_message(ALICE, "hello")
     if exception is RetryAfter:
         assert raised.value.retry_after == dtm.timedelta(seconds=7)
     elif description:
         assert description.split(": ", 1)[1].lower() in raised.value.message.lower()
-    assert (await bot.send_message(ALICE, "hello")).text == "hello"  # count used up
-    fired = (await client.faults())["fired"]
+    assert (await ptb_bot.send_message(ALICE, "hello")).text == "hello"  # count used up
+    fired = (await alice.faults())["fired"]
     assert [f["code"] for f in fired] == [code, code]
 
 
-async def test_fault_for_one_chat_and_latency(bot, client, server):
-    await client.send_text(ALICE, "hi")
-    await client.inject_fault("sendMessage", 403, chat_id=CHANNEL, count=None)
+async def test_fault_for_one_chat_and_latency(ptb_bot, alice, sandbox_server):
+    await alice.send_text(ALICE, "hi")
+    await alice.inject_fault("sendMessage", 403, chat_id=CHANNEL, count=None)
     with pytest.raises(Forbidden):
-        await bot.send_message(CHANNEL, "verse")
+        await ptb_bot.send_message(CHANNEL, "verse")
     with pytest.raises(Forbidden):
-        await bot.send_message(CHANNEL, "verse")
-    assert (await bot.send_message(ALICE, "fine")).text == "fine"
-    await client.clear_faults()
+        await ptb_bot.send_message(CHANNEL, "verse")
+    assert (await ptb_bot.send_message(ALICE, "fine")).text == "fine"
+    await alice.clear_faults()
 
-    await client.set_latency(0.3, "sendChatAction")
+    await alice.set_latency(0.3, "sendChatAction")
     started = time.monotonic()
-    await bot.send_chat_action(ALICE, "typing")
+    await ptb_bot.send_chat_action(ALICE, "typing")
     assert time.monotonic() - started >= 0.3
 
 
-async def test_text_limits_and_markup_errors(bot, client):
-    await client.send_text(ALICE, "hi")
+async def test_text_limits_and_markup_errors(ptb_bot, alice):
+    await alice.send_text(ALICE, "hi")
     with pytest.raises(BadRequest, match="an't parse entities: unsupported start tag"):
-        await bot.send_message(ALICE, "1 < 2", parse_mode="HTML")
+        await ptb_bot.send_message(ALICE, "1 < 2", parse_mode="HTML")
     with pytest.raises(BadRequest, match="an't parse entities"):
-        await bot.send_message(ALICE, "Tom & Jerry", parse_mode="HTML")
+        await ptb_bot.send_message(ALICE, "Tom & Jerry", parse_mode="HTML")
     with pytest.raises(BadRequest, match="reserved and must be escaped"):
-        await bot.send_message(ALICE, "John 3.16", parse_mode="MarkdownV2")
+        await ptb_bot.send_message(ALICE, "John 3.16", parse_mode="MarkdownV2")
     with pytest.raises(BadRequest, match="an't find end of bold entity"):
-        await bot.send_message(ALICE, "*unclosed", parse_mode="MarkdownV2")
+        await ptb_bot.send_message(ALICE, "*unclosed", parse_mode="MarkdownV2")
     with pytest.raises(BadRequest, match="Message is too long"):
-        await bot.send_message(ALICE, "x" * 4097)
+        await ptb_bot.send_message(ALICE, "x" * 4097)
     with pytest.raises(BadRequest, match="Message text is empty"):
-        await bot.send_message(ALICE, "<b> </b>", parse_mode="HTML")
-    assert len((await bot.send_message(ALICE, "x" * 4096)).text) == 4096
+        await ptb_bot.send_message(ALICE, "<b> </b>", parse_mode="HTML")
+    assert len((await ptb_bot.send_message(ALICE, "x" * 4096)).text) == 4096
     # The limit counts text after parsing: markup does not use it up.
-    sent = await bot.send_message(ALICE, "<b>" + "y" * 4096 + "</b>", parse_mode="HTML")
+    sent = await ptb_bot.send_message(ALICE, "<b>" + "y" * 4096 + "</b>", parse_mode="HTML")
     assert sent.entities[0].length == 4096
 
-    html = await bot.send_message(ALICE, "1 &lt; 2 <b>bold</b> 😀<i>it</i>", parse_mode="HTML")
+    html = await ptb_bot.send_message(ALICE, "1 &lt; 2 <b>bold</b> 😀<i>it</i>", parse_mode="HTML")
     assert html.text == "1 < 2 bold 😀it"
     assert [(e.type, e.offset, e.length) for e in html.entities] == [("bold", 6, 4), ("italic", 13, 2)]
     assert html.parse_entity(html.entities[1]) == "it"
 
 
-async def test_chats_channels_and_reply_errors(bot, client):
+async def test_chats_channels_and_reply_errors(ptb_bot, alice):
     with pytest.raises(BadRequest, match="Chat not found"):
-        await bot.send_message(424242, "nobody")
-    await client.set_user(2002, "Bob")
+        await ptb_bot.send_message(424242, "nobody")
+    await alice.set_user(2002, "Bob")
     with pytest.raises(Forbidden, match="can't initiate conversation"):
-        await bot.send_message(2002, "Bob never wrote")
-    await client.send_text(ALICE, "hi")
+        await ptb_bot.send_message(2002, "Bob never wrote")
+    await alice.send_text(ALICE, "hi")
     with pytest.raises(BadRequest, match="Message to be replied not found"):
-        await bot.send_message(ALICE, "re", reply_to_message_id=999)
-    await client.set_user(ALICE, blocked=True)
+        await ptb_bot.send_message(ALICE, "re", reply_to_message_id=999)
+    await alice.set_user(ALICE, blocked=True)
     with pytest.raises(Forbidden, match="blocked by the user"):
-        await bot.send_message(ALICE, "blocked")
+        await ptb_bot.send_message(ALICE, "blocked")
 
 
-async def test_channel_feed(bot, client, server):
-    by_name = await bot.send_message(CHANNEL, "<b>Psalm</b> 23:1", parse_mode="HTML")
+async def test_channel_feed(ptb_bot, alice, sandbox_server):
+    by_name = await ptb_bot.send_message(CHANNEL, "<b>Psalm</b> 23:1", parse_mode="HTML")
     channel_id = by_name.chat.id
-    by_id = await bot.send_message(channel_id, "Psalm 23:2")
+    by_id = await ptb_bot.send_message(channel_id, "Psalm 23:2")
     assert by_name.sender_chat.id == channel_id and by_name.from_user is None
-    posts = await client.channel_posts(CHANNEL)
+    posts = await alice.channel_posts(CHANNEL)
     assert [p["text"] for p in posts] == ["Psalm 23:1", "Psalm 23:2"]
     assert [p["message_id"] for p in posts] == [by_name.message_id, by_id.message_id]
-    assert await client.channel_posts(channel_id) == posts
+    assert await alice.channel_posts(channel_id) == posts
 
     with pytest.raises(Forbidden, match="not a member of the channel chat"):
-        await bot.send_message(LOCKED_CHANNEL, "refused")
-    assert await client.channel_posts(LOCKED_CHANNEL) == []
+        await ptb_bot.send_message(LOCKED_CHANNEL, "refused")
+    assert await alice.channel_posts(LOCKED_CHANNEL) == []
     with pytest.raises(BadRequest, match="Chat not found"):
-        await bot.send_message("@no_such_channel", "refused")
+        await ptb_bot.send_message("@no_such_channel", "refused")
 
-    await client.add_channel(LOCKED_CHANNEL, bot_is_admin=True)  # the owner promotes the bot
-    assert (await bot.send_message(LOCKED_CHANNEL, "now allowed")).text == "now allowed"
+    await alice.add_channel(LOCKED_CHANNEL, bot_is_admin=True)  # the owner promotes the bot
+    assert (await ptb_bot.send_message(LOCKED_CHANNEL, "now allowed")).text == "now allowed"
 
 
-async def test_edits_and_callback_answers(bot, client):
-    await client.send_text(ALICE, "hi")
+async def test_edits_and_callback_answers(ptb_bot, alice):
+    await alice.send_text(ALICE, "hi")
     markup = InlineKeyboardMarkup([[InlineKeyboardButton("Go", callback_data="go")]])
-    sent = await bot.send_message(ALICE, "pick", reply_markup=markup)
+    sent = await ptb_bot.send_message(ALICE, "pick", reply_markup=markup)
     with pytest.raises(BadRequest, match="not modified"):
         await sent.edit_text("pick", reply_markup=markup)
     edited = await sent.edit_text("picked", reply_markup=markup)
     assert edited.text == "picked" and edited.edit_date is not None
 
-    pressed = await client.press_button((await client.messages(ALICE))[-1], text="Go")
-    (update,) = [u for u in await bot.get_updates() if u.callback_query]
+    pressed = await alice.press_button((await alice.messages(ALICE))[-1], text="Go")
+    (update,) = [u for u in await ptb_bot.get_updates() if u.callback_query]
     assert update.callback_query.data == "go" and update.callback_query.message.text == "picked"
     await update.callback_query.answer("done", show_alert=True)
-    answer = await client.wait_for_callback_answer(pressed["callback_query_id"])
+    answer = await alice.wait_for_callback_answer(pressed["callback_query_id"])
     assert answer["answer"]["show_alert"] is True
     with pytest.raises(BadRequest, match="Query is too old"):
         await update.callback_query.answer("twice")
 
     with pytest.raises(BadRequest, match="Message to edit not found"):
-        await bot.edit_message_text("x", chat_id=ALICE, message_id=999)
+        await ptb_bot.edit_message_text("x", chat_id=ALICE, message_id=999)
     with pytest.raises(BadRequest, match="can't be edited"):
-        await bot.edit_message_text("x", chat_id=ALICE, message_id=1)  # Alice's own message
-    assert await bot.delete_message(ALICE, sent.message_id)
-    assert sent.message_id not in [m["message_id"] for m in await client.messages(ALICE)]
+        await ptb_bot.edit_message_text("x", chat_id=ALICE, message_id=1)  # Alice's own message
+    assert await ptb_bot.delete_message(ALICE, sent.message_id)
+    assert sent.message_id not in [m["message_id"] for m in await alice.messages(ALICE)]
 
 
-async def test_send_photo_upload_and_reuse(bot, client, server):
-    await client.send_text(ALICE, "hi")
+async def test_send_photo_upload_and_reuse(ptb_bot, alice, sandbox_server):
+    await alice.send_text(ALICE, "hi")
     png = tiny_png(4, 3)
-    sent = await bot.send_photo(ALICE, png, caption="<i>Psalm</i> 23", parse_mode="HTML")
+    sent = await ptb_bot.send_photo(ALICE, png, caption="<i>Psalm</i> 23", parse_mode="HTML")
     photo = sent.photo[-1]
     assert (photo.width, photo.height, photo.file_size) == (4, 3, len(png))
     assert sent.caption == "Psalm 23" and sent.caption_entities[0].type == "italic"
 
-    stored = (await client.messages(ALICE))[-1]
+    stored = (await alice.messages(ALICE))[-1]
     assert stored["photo"][-1]["file_id"] == photo.file_id
     async with aiohttp.ClientSession() as session:
-        async with session.get(f"{server.url}/sandbox/files/{photo.file_id}") as response:
+        async with session.get(f"{sandbox_server.url}/sandbox/files/{photo.file_id}") as response:
             assert response.content_type == "image/png" and await response.read() == png
-    assert bytes(await (await bot.get_file(photo.file_id)).download_as_bytearray()) == png
+    assert bytes(await (await ptb_bot.get_file(photo.file_id)).download_as_bytearray()) == png
 
-    again = await bot.send_photo(CHANNEL, photo.file_id)
+    again = await ptb_bot.send_photo(CHANNEL, photo.file_id)
     assert again.photo[-1].file_id == photo.file_id
     with pytest.raises(BadRequest, match="Image_process_failed"):
-        await bot.send_photo(ALICE, b"not an image")
+        await ptb_bot.send_photo(ALICE, b"not an image")
     with pytest.raises(BadRequest, match="Wrong file identifier"):
-        await bot.send_photo(ALICE, "no-such-file-id")
+        await ptb_bot.send_photo(ALICE, "no-such-file-id")
 
 
-async def test_chat_info_caption_and_markup_edits(bot, client, server):
-    await client.send_text(ALICE, "hi")
-    channel = await bot.get_chat(CHANNEL)
+async def test_chat_info_caption_and_markup_edits(ptb_bot, alice, sandbox_server):
+    await alice.send_text(ALICE, "hi")
+    channel = await ptb_bot.get_chat(CHANNEL)
     assert (channel.type, channel.username) == ("channel", "rnnbot_verses")
-    assert (await bot.get_chat_member(CHANNEL, bot.id)).status == "administrator"
-    assert (await bot.get_chat_member(LOCKED_CHANNEL, bot.id)).status == "left"
+    assert (await ptb_bot.get_chat_member(CHANNEL, ptb_bot.id)).status == "administrator"
+    assert (await ptb_bot.get_chat_member(LOCKED_CHANNEL, ptb_bot.id)).status == "left"
 
-    photo = await bot.send_photo(ALICE, tiny_png(), caption="old")
+    photo = await ptb_bot.send_photo(ALICE, tiny_png(), caption="old")
     assert (await photo.edit_caption("new")).caption == "new"
     markup = InlineKeyboardMarkup([[InlineKeyboardButton("Open", url="https://example.org")]])
     assert (await photo.edit_reply_markup(markup)).reply_markup == markup
     with pytest.raises(BadRequest, match="not modified"):
         await photo.edit_reply_markup(markup)
     with pytest.raises(BadRequest, match="Button_data_invalid"):
-        await bot.send_message(ALICE, "x", reply_markup=InlineKeyboardMarkup(
+        await ptb_bot.send_message(ALICE, "x", reply_markup=InlineKeyboardMarkup(
             [[InlineKeyboardButton("Too long", callback_data="x" * 65)]]))
 
     # Other clients send JSON bodies or query strings; both work like PTB's form data.
-    url = f"{server.bot_api_base_url}{server.token}/sendMessage"
+    url = f"{sandbox_server.bot_api_base_url}{sandbox_server.token}/sendMessage"
     async with aiohttp.ClientSession() as session:
         async with session.post(url, json={"chat_id": ALICE, "text": "*json*",
                                            "parse_mode": "MarkdownV2"}) as response:

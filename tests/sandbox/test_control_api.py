@@ -9,7 +9,8 @@ import aiohttp
 import pytest
 
 from sandbox import FaultInjector, SandboxClient, SandboxError, SandboxServer, run_sandbox
-from tests.sandbox.conftest import ALICE, build_test_app
+from tests.fixtures.sandbox import build_test_app
+from tests.helpers import ALICE
 
 
 def test_fault_counts_and_wildcards():
@@ -28,53 +29,53 @@ def test_fault_counts_and_wildcards():
         faults.add("getMe", 400, count=0)
 
 
-async def test_control_api_errors_and_reset(server, client, bot):
+async def test_control_api_errors_and_reset(sandbox_server, alice, ptb_bot):
     with pytest.raises(SandboxError, match="only to their private chat or the group"):
-        await client.send_text(ALICE, "hi", chat="@rnnbot_verses")
-    sent = await client.send_text(ALICE, "hi")
+        await alice.send_text(ALICE, "hi", chat="@rnnbot_verses")
+    sent = await alice.send_text(ALICE, "hi")
     with pytest.raises(SandboxError, match="has no button"):
-        await client.press_button(sent, data="nope")
-    await client.inject_fault("getMe", 500)
-    await client.reset()
-    state = await client.state()
+        await alice.press_button(sent, data="nope")
+    await alice.inject_fault("getMe", 500)
+    await alice.reset()
+    state = await alice.state()
     assert state["users"] == [] and state["pending_updates"] == 0
     assert state["faults"]["faults"] == []
     assert [c["username"] for c in state["chats"] if c["type"] == "channel"] == [
         "rnnbot_verses", "not_admin_channel"]
-    assert (await bot.get_me()).username == "rnnbot_sandbox_bot"
+    assert (await ptb_bot.get_me()).username == "rnnbot_sandbox_bot"
 
 
-async def test_view_long_poll_wakes_on_change(server, client):
+async def test_view_long_poll_wakes_on_change(sandbox_server, alice):
     async with aiohttp.ClientSession() as session:
-        async with session.get(f"{server.url}/sandbox/api/view") as response:
+        async with session.get(f"{sandbox_server.url}/sandbox/api/view") as response:
             view = (await response.json())["result"]
         assert view["messages"] == [] and view["channels"][0]["username"] == "rnnbot_verses"
 
         async def next_view():
             params = {"since": view["version"], "wait": 5, "user_id": 1001}
-            async with session.get(f"{server.url}/sandbox/api/view", params=params) as response:
+            async with session.get(f"{sandbox_server.url}/sandbox/api/view", params=params) as response:
                 return (await response.json())["result"]
 
         waiting = asyncio.create_task(next_view())
         await asyncio.sleep(0.1)
         assert not waiting.done()
-        await client.send_text(ALICE, "wake up")
+        await alice.send_text(ALICE, "wake up")
         changed = await asyncio.wait_for(waiting, 2)
         assert [m["text"] for m in changed["messages"]] == ["wake up"]
 
 
-async def test_restarted_bot_polls_without_conflict(server, client):
+async def test_restarted_bot_polls_without_conflict(sandbox_server, alice):
     for attempt in range(2):
         errors = []
-        app = build_test_app(server, errors)
+        app = build_test_app(sandbox_server, errors)
         async with app:
             await app.start()
             await app.updater.start_polling(poll_interval=0.0, timeout=dtm.timedelta(seconds=5))
-            assert (await client.ask(ALICE, f"run {attempt}"))["text"] == f"echo: run {attempt}"
+            assert (await alice.ask(ALICE, f"run {attempt}"))["text"] == f"echo: run {attempt}"
             await app.updater.stop()
             await app.stop()
         assert errors == []
-    conflicts = [c for c in await client.calls("getUpdates") if not c["ok"]]
+    conflicts = [c for c in await alice.calls("getUpdates") if not c["ok"]]
     assert conflicts == []
 
 
@@ -82,11 +83,10 @@ async def test_run_sandbox_serves_until_stopped():
     stop = asyncio.Event()
     ready: asyncio.Future = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(run_sandbox(port=0, on_ready=ready.set_result, stop=stop))
-    server: SandboxServer = await asyncio.wait_for(ready, 5)
-    async with SandboxClient(server.url) as client:
-        assert (await client.state())["bot"]["username"] == "rnnbot_sandbox_bot"
-    async with aiohttp.ClientSession() as session:
-        async with session.get(server.url) as response:
-            assert "Telegram sandbox" in await response.text()
+    sandbox_server: SandboxServer = await asyncio.wait_for(ready, 5)
+    async with SandboxClient(sandbox_server.url) as alice:
+        assert (await alice.state())["bot"]["username"] == "rnnbot_sandbox_bot"
+    async with aiohttp.ClientSession() as session, session.get(sandbox_server.url) as response:
+        assert "Telegram sandbox" in await response.text()
     stop.set()
     await asyncio.wait_for(task, 5)

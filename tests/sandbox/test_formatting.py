@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from sandbox.formatting import (EntityParseError, parse_html, parse_markdown,
-                                    parse_markdown_v2, parse_text, utf16_len)
+from sandbox.formatting import EntityParseError, parse_html, parse_markdown, parse_markdown_v2, parse_text, utf16_len
 
 
 def kinds(entities: list[dict]) -> list[tuple]:

@@ -6,11 +6,8 @@ import os
 
 import pytest
 
-from tests.helpers import CHROMIUM, CHROMIUM_FLAGS
-
 from sandbox.media import tiny_png
-from tests.sandbox.conftest import ALICE, CHANNEL
-
+from tests.helpers import ALICE, CHANNEL, CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,10 +33,10 @@ async def page(tmp_path):
             await context.close()
 
 
-async def test_chat_buttons_inline_and_channel(page, server, running_app, bot, tmp_path):
+async def test_chat_buttons_inline_and_channel(page, sandbox_server, running_app, ptb_bot, tmp_path):
     from playwright.async_api import expect
 
-    await page.goto(server.url)
+    await page.goto(sandbox_server.url)
     bot_messages = page.locator('[data-testid="message"][data-from="bot"]')
 
     composer = page.get_by_test_id("composer-input")
@@ -72,12 +69,12 @@ async def test_chat_buttons_inline_and_channel(page, server, running_app, bot, t
     await expect(page.locator('[data-testid="message"][data-from="user"]').last).to_contain_text(
         "via @rnnbot_sandbox_bot")
 
-    await bot.send_photo(ALICE, tiny_png(40, 20), caption="a <b>photo</b>", parse_mode="HTML")
+    await ptb_bot.send_photo(ALICE, tiny_png(40, 20), caption="a <b>photo</b>", parse_mode="HTML")
     photo = bot_messages.last.get_by_test_id("message-photo")
     await expect(photo).to_be_visible()
     assert await photo.evaluate("img => img.naturalWidth") == 40
 
-    await bot.send_message(CHANNEL, "<b>Psalm</b> 23:1 &lt;script&gt;alert(1)&lt;/script&gt;",
+    await ptb_bot.send_message(CHANNEL, "<b>Psalm</b> 23:1 &lt;script&gt;alert(1)&lt;/script&gt;",
                            parse_mode="HTML")
     post = page.get_by_test_id("channel-post").last
     await expect(post).to_contain_text("Psalm 23:1 <script>alert(1)</script>")
@@ -88,17 +85,17 @@ async def test_chat_buttons_inline_and_channel(page, server, running_app, bot, t
         await page.screenshot(path=screenshot)
 
 
-async def test_group_chat_and_other_user(page, server, running_app, client):
+async def test_group_chat_and_other_user(page, sandbox_server, running_app, alice):
     from playwright.async_api import expect
 
-    await page.goto(server.url)
+    await page.goto(sandbox_server.url)
     await page.get_by_test_id("user-id").fill("2002")
     await page.get_by_test_id("user-name").fill("Bob")
     await page.get_by_test_id("user-name").press("Enter")
     await page.get_by_test_id("chat-select").select_option(label="Sandbox Group")
     await expect(page.get_by_test_id("chat-title")).to_contain_text("Sandbox Group · as Bob")
 
-    await client.send_text(ALICE, "hello from alice", chat="group")
+    await alice.send_text(ALICE, "hello from alice", chat="group")
     await page.get_by_test_id("composer-input").fill("hello from bob")
     await page.get_by_test_id("composer-input").press("Enter")
     messages = page.get_by_test_id("message")

@@ -23,20 +23,20 @@ def claim(db, generation_id: int, slot=SLOT) -> int:
         return repo.claim_post_slot(session, channel_id=CHANNEL, slot=slot, generation_id=generation_id).id
 
 
-def test_only_one_racer_begins_a_send(any_db):
-    post_id = claim(any_db, add(any_db, "1:1 a verse."))
+def test_only_one_racer_begins_a_send(fresh_db):
+    post_id = claim(fresh_db, add(fresh_db, "1:1 a verse."))
     racers = 6
     start = threading.Barrier(racers)
 
     def begin(_) -> bool:
         start.wait()
-        with any_db.transaction() as session:
+        with fresh_db.transaction() as session:
             return repo.begin_post_send(session, post_id=post_id)
 
     with ThreadPoolExecutor(racers) as pool:
         wins = list(pool.map(begin, range(racers)))
     assert wins.count(True) == 1
-    with any_db.transaction() as session:
+    with fresh_db.transaction() as session:
         post = repo.get_post(session, post_id=post_id)
         assert post.status == "claimed" and post.sent_at is not None
         # Once a send began, only a "started before" failure applies, and only after that moment.
@@ -45,42 +45,42 @@ def test_only_one_racer_begins_a_send(any_db):
         assert repo.fail_claimed_post(session, post_id=post_id, error="gone",
                                       started_before=post.sent_at + timedelta(seconds=2))
         assert not repo.begin_post_send(session, post_id=post_id)
-    with any_db.transaction() as session:
+    with fresh_db.transaction() as session:
         post = repo.get_post(session, post_id=post_id)
         assert (post.status, post.error) == ("failed", "gone")
 
 
-def test_an_unstarted_claim_fails_once_and_cannot_then_be_sent(any_db):
-    post_id = claim(any_db, add(any_db, "1:1 a verse."))
-    with any_db.transaction() as session:
+def test_an_unstarted_claim_fails_once_and_cannot_then_be_sent(fresh_db):
+    post_id = claim(fresh_db, add(fresh_db, "1:1 a verse."))
+    with fresh_db.transaction() as session:
         assert repo.fail_claimed_post(session, post_id=post_id, error="missed: 1 slot")
         assert not repo.fail_claimed_post(session, post_id=post_id, error="again")
         assert not repo.begin_post_send(session, post_id=post_id)
         assert repo.get_post(session, post_id=post_id).error == "missed: 1 slot"
 
 
-def test_an_unposted_slot_is_recorded_once_without_a_verse(any_db):
-    with any_db.transaction() as session:
+def test_an_unposted_slot_is_recorded_once_without_a_verse(fresh_db):
+    with fresh_db.transaction() as session:
         post = repo.record_unposted_slot(session, channel_id=CHANNEL, slot=SLOT, error="missed: 1 slot")
         assert (post.status, post.generation, post.error) == ("failed", None, "missed: 1 slot")
         assert repo.record_unposted_slot(session, channel_id=CHANNEL, slot=SLOT, error="again") is None
-    verse = add(any_db, "1:1 a verse for a taken slot.")
-    with any_db.transaction() as session:
+    verse = add(fresh_db, "1:1 a verse for a taken slot.")
+    with fresh_db.transaction() as session:
         assert repo.claim_post_slot(session, channel_id=CHANNEL, slot=SLOT, generation_id=verse) is None  # taken
         assert repo.latest_post_slot(session, channel_id=CHANNEL) == SLOT
         assert repo.posted_texts(session) == []
 
 
-def test_slots_texts_and_generations_in_use(any_db):
-    first, second, third = (add(any_db, f"{n}:1 verse number {n}.") for n in (1, 2, 3))
-    with any_db.transaction() as session:
+def test_slots_texts_and_generations_in_use(fresh_db):
+    first, second, third = (add(fresh_db, f"{n}:1 verse number {n}.") for n in (1, 2, 3))
+    with fresh_db.transaction() as session:
         assert repo.latest_post_slot(session, channel_id=CHANNEL) is None
-    sent, failed = claim(any_db, first), claim(any_db, second, SLOT + timedelta(hours=1))
-    with any_db.transaction() as session:
+    sent, failed = claim(fresh_db, first), claim(fresh_db, second, SLOT + timedelta(hours=1))
+    with fresh_db.transaction() as session:
         repo.mark_post_sent(session, post_id=sent, message_id=7)
         repo.mark_post_failed(session, post_id=failed, error="Forbidden")
-    claim(any_db, third, SLOT - timedelta(hours=1))
-    with any_db.transaction() as session:
+    claim(fresh_db, third, SLOT - timedelta(hours=1))
+    with fresh_db.transaction() as session:
         assert repo.latest_post_slot(session, channel_id=CHANNEL) == SLOT + timedelta(hours=1)
         assert repo.latest_post_slot(session, channel_id=CHANNEL - 1) is None
         assert repo.generation_in_use(session, generation_id=first)  # sent

@@ -4,17 +4,7 @@ import json
 
 import pytest
 
-from tests.helpers import run_cli
-
-
-def assert_clean_error(proc, *fragments):
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("rnnbot: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
+from tests.helpers import assert_clean_error, run_cli
 
 
 def test_prepare_prints_size_and_vocabulary(tmp_path):

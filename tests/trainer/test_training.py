@@ -6,10 +6,10 @@ import torch
 
 from models.checkpoint import load_checkpoint
 from models.errors import RnnbotError
-from trainer.config import TrainConfig
 from models.precision import bf16_supported, resolve_precision
-from trainer.train import Trainer, get_lr
 from tests.helpers import tiny_config
+from trainer.config import TrainConfig
+from trainer.train import Trainer, get_lr
 
 
 def test_loss_falls_far_below_uniform_on_periodic_text(trained_run):
@@ -81,7 +81,7 @@ def test_time_budget_stops_the_run(tmp_path, periodic_corpus):
     cfg = tiny_config(tmp_path, periodic_corpus, max_steps=None, max_minutes=0.05, eval_every=10_000)
     result = Trainer.start(cfg).run()
     assert result.status == "finished"
-    assert 0 < result.step and result.elapsed_s < 3.0 + 3.0 * 1  # budget 3 s, final eval included
+    assert result.step > 0 and result.elapsed_s < 3.0 + 3.0 * 1  # budget 3 s, final eval included
     assert result.val_loss is not None
 
 

@@ -8,50 +8,25 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.scheduler.candidates import normalise
 from bot.scheduler.poster import parse_missed, utcnow
 from bot.scheduler.service import build_service
 from db import repositories as repo
 from db.models import Generation
 from db.session import Database
-from tests.scheduler.conftest import ALICE, CHANNEL, LOCKED_CHANNEL, all_posts
+from tests.helpers import ALICE, CHANNEL, LOCKED_CHANNEL, all_posts, check_exactly_once
 
 
-def service_for(make_settings, database, models, worker, bot, run_schedule=True, **changes):
-    return build_service(make_settings(**changes), database, models, worker, bot, run_schedule=run_schedule)
+def service_for(make_settings, database, verse_models, worker, ptb_bot, run_schedule=True, **changes):
+    return build_service(make_settings(**changes), database, verse_models, worker, ptb_bot, run_schedule=run_schedule)
 
 
-async def check_exactly_once(client, database: Database) -> list:
-    """Every sent row is one message in the channel and every channel message is one sent row; no
-    text went out twice; every slot from the first row to the last has a row or is named by a
-    "missed" row. Returns the rows."""
-    messages = await client.channel_posts(CHANNEL)
-    rows = all_posts(database)
-    sent = [r for r in rows if r.status == "sent"]
-    assert sorted(m["message_id"] for m in messages) == sorted(r.message_id for r in sent)
-    assert {m["message_id"]: m["text"] for m in messages} == {r.message_id: r.generation.text for r in sent}
-    assert len({normalise(m["text"]) for m in messages}) == len(messages)
-    assert not [r for r in rows if r.status == "claimed"]
-    covered = {r.slot for r in rows}
-    for row in rows:
-        missed = parse_missed(row.error)
-        if missed:
-            count, first, last = missed
-            span = {first + timedelta(seconds=i) for i in range(int((last - first).total_seconds()) + 1)}
-            assert len(span) == count
-            covered |= span
-    slots = sorted(r.slot for r in rows)
-    every_second = {slots[0] + timedelta(seconds=i) for i in range(int((slots[-1] - slots[0]).total_seconds()) + 1)}
-    assert every_second <= covered, f"slots neither posted nor recorded: {sorted(every_second - covered)}"
-    return rows
-
-
-async def test_posts_arrive_in_the_channel_once_per_slot(make_settings, sqlite_db, models, worker, bot, client):
-    service = service_for(make_settings, sqlite_db, models, worker, bot, post_schedule="1s")
+async def test_posts_arrive_in_the_channel_once_per_slot(make_settings, sqlite_db, verse_models, worker, ptb_bot,
+                                                         alice_in_chat):
+    service = service_for(make_settings, sqlite_db, verse_models, worker, ptb_bot, post_schedule="1s")
     await service.start()
     await asyncio.sleep(3.6)
     await service.stop()
-    rows = await check_exactly_once(client, sqlite_db)
+    rows = await check_exactly_once(alice_in_chat, sqlite_db)
     sent = [r for r in rows if r.status == "sent"]
     assert len(sent) >= 3 and len(sent) == len(rows)  # nothing missed or failed
     assert all(b.slot - a.slot == timedelta(seconds=1) for a, b in zip(sent, sent[1:]))
@@ -63,8 +38,10 @@ async def test_posts_arrive_in_the_channel_once_per_slot(make_settings, sqlite_d
         assert len([g for g in generations if g.status == "posted"]) == len(sent)
 
 
-async def test_missed_slots_post_within_grace_and_coalesce(make_settings, sqlite_db, models, worker, bot, client):
-    service = service_for(make_settings, sqlite_db, models, worker, bot, run_schedule=False, post_schedule="1h",
+async def test_missed_slots_post_within_grace_and_coalesce(make_settings, sqlite_db, verse_models, worker, ptb_bot,
+                                                           alice_in_chat):
+    service = service_for(make_settings, sqlite_db, verse_models, worker, ptb_bot, run_schedule=False,
+                          post_schedule="1h",
                           post_misfire_grace_s=60)
     await service.start()
     poster = service.poster
@@ -93,16 +70,17 @@ async def test_missed_slots_post_within_grace_and_coalesce(make_settings, sqlite
     assert [(r.slot.hour, r.status) for r in rows] == [(9, "sent"), (11, "failed"), (12, "sent"), (15, "failed"),
                                                        (16, "sent")]
     assert [r.generation_id is None for r in rows] == [False, True, False, True, False]  # missed: no verse
-    assert len(await client.channel_posts(CHANNEL)) == 3
+    assert len(await alice_in_chat.channel_posts(CHANNEL)) == 3
 
 
-async def test_stopping_mid_send_lets_the_post_arrive_and_be_recorded(make_settings, sqlite_db, models, worker, bot,
-                                                                      client):
+async def test_stopping_mid_send_lets_the_post_arrive_and_be_recorded(make_settings, sqlite_db, verse_models, worker,
+                                                                      ptb_bot,
+                                                                      alice_in_chat):
     # APScheduler's shutdown cancels a running tick; the message on its way must still be recorded.
-    await client.set_latency(1.5, "sendMessage")
-    service = service_for(make_settings, sqlite_db, models, worker, bot, post_schedule="1s")
+    await alice_in_chat.set_latency(1.5, "sendMessage")
+    service = service_for(make_settings, sqlite_db, verse_models, worker, ptb_bot, post_schedule="1s")
     await service.start()  # its first post comes from start(); later ones from APScheduler's ticks
-    await client.wait_for_channel_post(CHANNEL, timeout=30)
+    await alice_in_chat.wait_for_channel_post(CHANNEL, timeout=30)
     for sending in (False, True):  # the first send is recorded, the next one is on its way
         for _ in range(400):
             if service.poster.sending is sending:
@@ -110,12 +88,14 @@ async def test_stopping_mid_send_lets_the_post_arrive_and_be_recorded(make_setti
             await asyncio.sleep(0.01)
         assert service.poster.sending is sending
     await service.stop()
-    rows = await check_exactly_once(client, sqlite_db)
+    rows = await check_exactly_once(alice_in_chat, sqlite_db)
     assert [r.status for r in rows].count("sent") >= 2
 
 
-async def test_interrupted_posts_are_resent_only_when_safe(make_settings, sqlite_db, models, worker, bot, client):
-    service = service_for(make_settings, sqlite_db, models, worker, bot, run_schedule=False, post_schedule="1h",
+async def test_interrupted_posts_are_resent_only_when_safe(make_settings, sqlite_db, verse_models, worker, ptb_bot,
+                                                           alice_in_chat):
+    service = service_for(make_settings, sqlite_db, verse_models, worker, ptb_bot, run_schedule=False,
+                          post_schedule="1h",
                           post_misfire_grace_s=60, post_retry_window_s=10, post_send_timeout_s=5)
     await service.start()
     channel_id = await service.poster.channel_id()
@@ -146,8 +126,8 @@ async def test_interrupted_posts_are_resent_only_when_safe(make_settings, sqlite
         assert post[unsent_recent].status == "sent"
         assert post[unsent_old].error.startswith("missed: 1 slot from")
         assert post[sending_old].error.startswith("interrupted while sending")
-    assert [m["text"] for m in await client.channel_posts(CHANNEL)] == ["1:1 The river did bless the king."]
-    told = await client.wait_for_messages(ALICE, lambda m: "interrupted while sending" in m.get("text", ""))
+    assert [m["text"] for m in await alice_in_chat.channel_posts(CHANNEL)] == ["1:1 The river did bless the king."]
+    told = await alice_in_chat.wait_for_messages(ALICE, lambda m: "interrupted while sending" in m.get("text", ""))
     assert "may or may not be in the channel" in told[0]["text"]
 
     # A send that began moments ago belongs to a process that may still be sending: left alone.
@@ -158,8 +138,10 @@ async def test_interrupted_posts_are_resent_only_when_safe(make_settings, sqlite
         assert repo.get_post(session, post_id=in_flight).status == "claimed"
 
 
-async def test_forbidden_is_recorded_and_admins_told_once(make_settings, sqlite_db, models, worker, bot, client):
-    service = service_for(make_settings, sqlite_db, models, worker, bot, run_schedule=False, post_schedule="1h",
+async def test_forbidden_is_recorded_and_admins_told_once(make_settings, sqlite_db, verse_models, worker, ptb_bot,
+                                                          alice_in_chat):
+    service = service_for(make_settings, sqlite_db, verse_models, worker, ptb_bot, run_schedule=False,
+                          post_schedule="1h",
                           channel_id=LOCKED_CHANNEL)
     await service.start()
     hour = service.schedule.latest_at_or_before(utcnow())
@@ -169,29 +151,31 @@ async def test_forbidden_is_recorded_and_admins_told_once(make_settings, sqlite_
     assert first.status == second.status == "failed"
     assert first.error == "Forbidden: Forbidden: bot is not a member of the channel chat"
     assert [r.status for r in all_posts(sqlite_db)] == ["failed", "failed"]
-    refused = [c for c in await client.calls("sendMessage") if c.get("error_code") == 403]
+    refused = [c for c in await alice_in_chat.calls("sendMessage") if c.get("error_code") == 403]
     assert len(refused) == 2  # one try per slot, never retried
-    reports = [m for m in await client.messages(ALICE) if "Auto-posting problem" in m.get("text", "")]
+    reports = [m for m in await alice_in_chat.messages(ALICE) if "Auto-posting problem" in m.get("text", "")]
     assert len(reports) == 1 and "bot is not a member of the channel chat" in reports[0]["text"]
 
 
-async def test_a_flood_control_storm_posts_or_records_every_slot(make_settings, sqlite_db, models, worker, bot,
-                                                                 client):
-    service = service_for(make_settings, sqlite_db, models, worker, bot, post_schedule="1s",
+async def test_a_flood_control_storm_posts_or_records_every_slot(make_settings, sqlite_db, verse_models, worker,
+                                                                 ptb_bot,
+                                                                 alice_in_chat):
+    service = service_for(make_settings, sqlite_db, verse_models, worker, ptb_bot, post_schedule="1s",
                           post_misfire_grace_s=0.5)
-    await client.inject_fault("sendMessage", 429, retry_after=1, count=3)
+    await alice_in_chat.inject_fault("sendMessage", 429, retry_after=1, count=3)
     await service.start()
     await asyncio.sleep(5.6)
     await service.stop()
-    rows = await check_exactly_once(client, sqlite_db)
+    rows = await check_exactly_once(alice_in_chat, sqlite_db)
     statuses = [r.status for r in rows]
     assert statuses.count("sent") >= 2 and "failed" in statuses  # the storm cost some slots: recorded
-    assert len([c for c in await client.calls("sendMessage") if c.get("error_code") == 429]) == 3
+    assert len([c for c in await alice_in_chat.calls("sendMessage") if c.get("error_code") == 429]) == 3
 
 
 @pytest.mark.slow
-async def test_two_schedulers_at_once_post_each_slot_once(make_settings, database_url, models, worker, server,
-                                                          client):
+async def test_two_schedulers_at_once_post_each_slot_once(make_settings, database_url, verse_models, worker,
+                                                          sandbox_server,
+                                                          alice_in_chat):
     """Two services on two connection pools and two Bots, racing for the same one-second slots."""
     from telegram import Bot
 
@@ -199,26 +183,27 @@ async def test_two_schedulers_at_once_post_each_slot_once(make_settings, databas
     for _ in range(2):
         database = Database(database_url)
         database.upgrade()
-        telegram = Bot(server.token, base_url=server.bot_api_base_url)
+        telegram = Bot(sandbox_server.token, base_url=sandbox_server.bot_api_base_url)
         await telegram.initialize()
         databases.append(database)
-        services.append((service_for(make_settings, database, models, worker, telegram, post_schedule="1s",
+        services.append((service_for(make_settings, database, verse_models, worker, telegram, post_schedule="1s",
                                      database_url=database_url), telegram))
     await asyncio.gather(*(service.start() for service, _ in services))
     await asyncio.sleep(4.5)
     await asyncio.gather(*(service.stop() for service, _ in services))
     for _, telegram in services:
         await telegram.shutdown()
-    rows = await check_exactly_once(client, databases[0])
+    rows = await check_exactly_once(alice_in_chat, databases[0])
     assert len([r for r in rows if r.status == "sent"]) >= 3
     for database in databases:
         database.close()
 
 
-async def test_no_acceptable_candidate_is_recorded_with_the_rejections(make_settings, sqlite_db, models, worker,
-                                                                       bot, client):
+async def test_no_acceptable_candidate_is_recorded_with_the_rejections(make_settings, sqlite_db, verse_models, worker,
+                                                                       ptb_bot, alice_in_chat):
     # The model writes 30-50 character lines; none fits 79-80.
-    service = service_for(make_settings, sqlite_db, models, worker, bot, run_schedule=False, post_schedule="1h",
+    service = service_for(make_settings, sqlite_db, verse_models, worker, ptb_bot, run_schedule=False,
+                          post_schedule="1h",
                           post_min_chars=79, post_max_chars=80)
     await service.start()
     service.poster.candidate_timeout_s = 1.0
@@ -229,8 +214,8 @@ async def test_no_acceptable_candidate_is_recorded_with_the_rejections(make_sett
     assert "too short (" in result.error
     [row] = all_posts(sqlite_db)
     assert (row.status, row.error, row.generation_id) == ("failed", result.error, None)  # no verse went out
-    assert await client.channel_posts(CHANNEL) == []
-    await client.wait_for_messages(ALICE, lambda m: "no acceptable candidate" in m.get("text", ""))
+    assert await alice_in_chat.channel_posts(CHANNEL) == []
+    await alice_in_chat.wait_for_messages(ALICE, lambda m: "no acceptable candidate" in m.get("text", ""))
     with sqlite_db.transaction() as session:
         counts = repo.table_counts(session)
         assert counts["generations"] >= 8 and repo.candidate_generations(session) == []  # all rejected, with reasons

@@ -8,9 +8,8 @@ import pytest
 
 from cli.main import main
 from neurons.png import png_size
-from tests.helpers import run_cli
-from tests.neurons.conftest import quotes_text
-from tests.neurons.test_render import png_dimensions
+from tests.fixtures.runs import quotes_text
+from tests.helpers import png_dimensions, run_cli
 
 
 @pytest.fixture

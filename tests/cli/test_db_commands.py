@@ -10,8 +10,7 @@ from db.base import utcnow
 from db.migrate import head_revision
 from db.session import Database
 from tests.db.helpers import CHANNEL, SAMPLING, SLOT
-from tests.helpers import run_cli
-from tests.test_cli import assert_clean_error
+from tests.helpers import assert_clean_error, run_cli
 
 
 def populate(url: str) -> None:

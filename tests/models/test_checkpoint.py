@@ -50,7 +50,7 @@ def test_kill_during_write_leaves_previous_checkpoint_intact(tmp_path):
         import os, signal, sys
         sys.path.insert(0, {str(ROOT)!r})
         import models.checkpoint as cp
-        from tests.test_checkpoint import make_checkpoint
+        from tests.models.test_checkpoint import make_checkpoint
         cp.save_checkpoint(make_checkpoint(seed=0, step=1), cp.Path({str(target)!r}))
         real = cp._write_weights
         def dying_write(tmp, tensors, header):

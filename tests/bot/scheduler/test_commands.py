@@ -6,22 +6,23 @@ from datetime import UTC, datetime
 
 from pydantic import SecretStr
 
-from sandbox import SandboxClient
 from db import repositories as repo
-from tests.scheduler.conftest import ALICE, CHANNEL
+from sandbox import SandboxClient
+from tests.helpers import ALICE, CHANNEL
 
 BOB = 2002  # not an admin
 
 
-async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_settings, server):
+async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_settings, sandbox_server):
     from bot.app import build_application, running
     from bot.services import create_services
 
-    settings = make_settings(telegram_bot_token=SecretStr(server.token), telegram_api_base_url=server.bot_api_base_url,
+    settings = make_settings(telegram_bot_token=SecretStr(sandbox_server.token),
+                             telegram_api_base_url=sandbox_server.bot_api_base_url,
                              post_schedule="1h")
     services = create_services(settings)
     application = build_application(settings, services)
-    async with running(application, poll_timeout=1), SandboxClient(server.url) as alice:
+    async with running(application, poll_timeout=1), SandboxClient(sandbox_server.url) as alice:
         service = services.poster
         shown = (await alice.ask(None, "/schedule"))["text"]
         assert "Channel: @rnnbot_verses" in shown and "every 1h (UTC-aligned), from POST_SCHEDULE" in shown
@@ -54,13 +55,14 @@ async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_setti
         assert "sent: " in (await alice.ask(None, "/schedule"))["text"]  # the post is listed
 
 
-async def test_a_schedule_changed_in_one_process_reaches_the_others(make_settings, sqlite_db, models, worker, bot):
+async def test_a_schedule_changed_in_one_process_reaches_the_others(make_settings, sqlite_db, verse_models, worker,
+                                                                    ptb_bot):
     """The bot (POST_IN_BOT=false) saves /schedule; a separate scheduler picks it up on its next check."""
     from bot.scheduler.service import build_service
 
     settings = make_settings(post_schedule="1h")
-    in_bot = build_service(settings, sqlite_db, models, worker, bot, run_schedule=False)
-    scheduler = build_service(settings, sqlite_db, models, worker, bot)
+    in_bot = build_service(settings, sqlite_db, verse_models, worker, ptb_bot, run_schedule=False)
+    scheduler = build_service(settings, sqlite_db, verse_models, worker, ptb_bot)
     await scheduler.start()
     try:
         await in_bot.set_schedule("0 9 * * 1", changed_by=ALICE)

@@ -15,9 +15,7 @@ import pytest
 from bot.scheduler.candidates import VERSE
 from db import repositories as repo
 from db.session import Database
-from tests.helpers import run_cli
-from tests.scheduler.conftest import CHANNEL, all_posts
-from tests.scheduler.test_poster import check_exactly_once
+from tests.helpers import CHANNEL, all_posts, check_exactly_once, run_cli
 
 
 @pytest.fixture
@@ -30,8 +28,8 @@ def env(tmp_path, verse_run) -> dict:
             "OMP_NUM_THREADS": "1"}
 
 
-def sandbox_env(env: dict, server, **changes) -> dict:
-    return {**env, "TELEGRAM_BOT_TOKEN": server.token, "TELEGRAM_API_BASE_URL": server.bot_api_base_url,
+def sandbox_env(env: dict, sandbox_server, **changes) -> dict:
+    return {**env, "TELEGRAM_BOT_TOKEN": sandbox_server.token, "TELEGRAM_API_BASE_URL": sandbox_server.bot_api_base_url,
             "CHANNEL_ID": CHANNEL, **changes}
 
 
@@ -77,28 +75,28 @@ def test_configuration_errors_are_one_line(env, tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("rnnbot: error: POST_SCHEDULE: '61 * * * *' is not a valid")
 
 
-async def test_post_posts_once_and_the_scheduler_stops_on_sigterm(env, tmp_path, server, client):
-    post = await start_cli(sandbox_env(env, server), tmp_path, "post")
+async def test_post_posts_once_and_the_scheduler_stops_on_sigterm(env, tmp_path, sandbox_server, alice_in_chat):
+    post = await start_cli(sandbox_env(env, sandbox_server), tmp_path, "post")
     assert await asyncio.wait_for(post.wait(), 60) == 0, (tmp_path / "cli.log").read_text()
-    [message] = await client.channel_posts(CHANNEL)
+    [message] = await alice_in_chat.channel_posts(CHANNEL)
     assert message["text"] in (tmp_path / "cli.log").read_text()
 
-    scheduler = await start_cli(sandbox_env(env, server, POST_SCHEDULE="1s"), tmp_path, "scheduler")
-    await client.wait_for_channel_post(CHANNEL, lambda m: m["message_id"] > message["message_id"], timeout=60)
+    scheduler = await start_cli(sandbox_env(env, sandbox_server, POST_SCHEDULE="1s"), tmp_path, "scheduler")
+    await alice_in_chat.wait_for_channel_post(CHANNEL, lambda m: m["message_id"] > message["message_id"], timeout=60)
     scheduler.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(scheduler.wait(), 30) == 0
     with Database(env["DATABASE_URL"]) as database:
-        await check_exactly_once(client, database)
+        await check_exactly_once(alice_in_chat, database)
 
 
 @pytest.mark.slow
-async def test_scheduler_killed_mid_send_is_recovered_without_duplicates(env, tmp_path, server, client):
+async def test_scheduler_killed_mid_send_is_recovered_without_duplicates(env, tmp_path, sandbox_server, alice_in_chat):
     """SIGKILL while a send is in flight, then restart: the slot is recorded failed (it may or may
     not have arrived, so it is never resent), later slots are posted, nothing is posted twice."""
     database = Database(env["DATABASE_URL"])
     database.upgrade()
-    await client.set_latency(60, "sendMessage")  # every send hangs until the process is killed
-    first = await start_cli(sandbox_env(env, server, POST_SCHEDULE="1s", POST_SEND_TIMEOUT_S="30"), tmp_path,
+    await alice_in_chat.set_latency(60, "sendMessage")  # every send hangs until the process is killed
+    first = await start_cli(sandbox_env(env, sandbox_server, POST_SCHEDULE="1s", POST_SEND_TIMEOUT_S="30"), tmp_path,
                             "scheduler")
 
     def sending():
@@ -107,10 +105,10 @@ async def test_scheduler_killed_mid_send_is_recovered_without_duplicates(env, tm
     [interrupted] = await until(sending, 60, "a send in flight")
     first.send_signal(signal.SIGKILL)
     assert await asyncio.wait_for(first.wait(), 10) == -signal.SIGKILL
-    await client.set_latency(0, "sendMessage")
+    await alice_in_chat.set_latency(0, "sendMessage")
 
     # A stale send is given up 1 + 4 x 1 = 5 s after it began (POST_RETRY_WINDOW_S + 4 x POST_SEND_TIMEOUT_S).
-    second = await start_cli(sandbox_env(env, server, POST_SCHEDULE="1s", POST_RETRY_WINDOW_S="1",
+    second = await start_cli(sandbox_env(env, sandbox_server, POST_SCHEDULE="1s", POST_RETRY_WINDOW_S="1",
                                          POST_SEND_TIMEOUT_S="1"), tmp_path, "scheduler")
 
     def recovered():
@@ -121,21 +119,21 @@ async def test_scheduler_killed_mid_send_is_recovered_without_duplicates(env, tm
     await until(recovered, 60, "the interrupted slot recorded and two later posts")
     second.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(second.wait(), 30) == 0
-    rows = await check_exactly_once(client, database)
+    rows = await check_exactly_once(alice_in_chat, database)
     [failed] = [r for r in rows if r.id == interrupted.id]
     assert failed.error.startswith("interrupted while sending")
-    assert interrupted.generation.text not in [m["text"] for m in await client.channel_posts(CHANNEL)]
+    assert interrupted.generation.text not in [m["text"] for m in await alice_in_chat.channel_posts(CHANNEL)]
     database.close()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-async def test_two_scheduler_processes_on_postgresql(env, tmp_path, server, client, database_url):
-    settings = sandbox_env(env, server, POST_SCHEDULE="1s", DATABASE_URL=database_url)
+async def test_two_scheduler_processes_on_postgresql(env, tmp_path, sandbox_server, alice_in_chat, database_url):
+    settings = sandbox_env(env, sandbox_server, POST_SCHEDULE="1s", DATABASE_URL=database_url)
     with Database(database_url) as database:
         database.upgrade()  # before both start, so neither waits on the other's migration
     schedulers = [await start_cli(settings, tmp_path, "scheduler", log_name=f"scheduler{i}.log") for i in (1, 2)]
-    await client.wait_for_channel_post(CHANNEL, timeout=60)
+    await alice_in_chat.wait_for_channel_post(CHANNEL, timeout=60)
     await asyncio.sleep(4)
     for scheduler in schedulers:
         scheduler.send_signal(signal.SIGTERM)
@@ -143,5 +141,5 @@ async def test_two_scheduler_processes_on_postgresql(env, tmp_path, server, clie
     logs = [(tmp_path / f"scheduler{i}.log").read_text() for i in (1, 2)]
     assert all("scheduler running" in log for log in logs)  # both really ran
     with Database(database_url) as database:
-        rows = await check_exactly_once(client, database)
+        rows = await check_exactly_once(alice_in_chat, database)
     assert len([r for r in rows if r.status == "sent"]) >= 4

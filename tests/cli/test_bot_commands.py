@@ -3,39 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
-import sys
 
 import pytest
 
 from sandbox import SandboxClient
-from tests.helpers import run_cli
-
-
-def bot_env(tmp_path, **values) -> dict:
-    """The process's environment: nothing inherited that configures the bot, plus `values`."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TELEGRAM_", "ADMIN_", "DATABASE_", "MODEL_", "CHANNEL_", "HEALTH_", "WEBHOOK_"))}
-    env.update(OMP_NUM_THREADS="1", DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}", **values)
-    return env
-
-
-async def start_process(*args: str, env: dict, cwd) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, cwd=cwd, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-
-
-async def stop_process(process: asyncio.subprocess.Process, timeout: float = 10.0) -> tuple[int, str, str]:
-    process.send_signal(signal.SIGTERM)
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.communicate()
-        raise AssertionError(f"still running {timeout} s after SIGTERM") from None
-    return process.returncode, out.decode(), err.decode()
+from tests.helpers import bot_env, run_cli, start_process, stop_process
 
 
 def test_serve_without_token_is_one_clear_error(tmp_path, trained_run):
@@ -64,12 +37,13 @@ def test_serve_with_a_bad_base_url_is_one_clear_error(tmp_path, trained_run):
 
 
 @pytest.mark.slow
-async def test_serve_answers_then_exits_0_on_sigterm(sandbox, tmp_path, trained_run):
-    env = bot_env(tmp_path, TELEGRAM_BOT_TOKEN=sandbox.token, TELEGRAM_API_BASE_URL=sandbox.bot_api_base_url,
+async def test_serve_answers_then_exits_0_on_sigterm(sandbox_server, tmp_path, trained_run):
+    env = bot_env(tmp_path, TELEGRAM_BOT_TOKEN=sandbox_server.token,
+                  TELEGRAM_API_BASE_URL=sandbox_server.bot_api_base_url,
                   MODEL_PATH=str(trained_run), ADMIN_USER_IDS="1001")
     process = await start_process("-v", "serve", env=env, cwd=tmp_path)
     try:
-        async with SandboxClient(sandbox.url) as alice:
+        async with SandboxClient(sandbox_server.url) as alice:
             greeting = await alice.ask(None, "/start", timeout=60)  # imports and model load first
             reply = await alice.ask(None, "the quick very private ", timeout=20)
     finally:
@@ -78,7 +52,7 @@ async def test_serve_answers_then_exits_0_on_sigterm(sandbox, tmp_path, trained_
     assert reply["text"].startswith("the quick very private ")
     assert rc == 0, err
     assert "Application.stop() complete" in err
-    assert sandbox.token.split(":", 1)[1] not in out + err  # not even at -v (DEBUG)
+    assert sandbox_server.token.split(":", 1)[1] not in out + err  # not even at -v (DEBUG)
     assert "very private" not in err
     assert (tmp_path / "serve.db").exists()
 

@@ -91,24 +91,24 @@ def test_slot_key_is_utc_to_the_second():
     assert slot_key(T) == "2030-01-01T10:17:42+00:00"
 
 
-def test_schedule_store_saves_validates_and_resets(any_db):
-    store = ScheduleStore("0 */3 * * *", any_db)
+def test_schedule_store_saves_validates_and_resets(fresh_db):
+    store = ScheduleStore("0 */3 * * *", fresh_db)
     assert store.load().expression == "0 */3 * * *" and store.source == "POST_SCHEDULE"
     assert store.save("  90m ", changed_by=1001).expression == "90m"
     assert store.source.startswith("/schedule, 20") and store.source.endswith(" UTC")
-    with any_db.transaction() as session:
+    with fresh_db.transaction() as session:
         row = repo.get_service_setting(session, key="post_schedule")
         assert (row.value, row.changed_by) == ("90m", 1001)
     with pytest.raises(ScheduleError):
         store.save("61 * * * *")
-    another = ScheduleStore("0 */3 * * *", any_db)  # a second process (or a restart) reads the saved one
+    another = ScheduleStore("0 */3 * * *", fresh_db)  # a second process (or a restart) reads the saved one
     assert another.load().expression == "90m" and not another.changed()
     store.save("2h")
     assert another.changed() and another.load().expression == "2h" and not another.changed()
-    with any_db.transaction() as session:  # e.g. saved by a newer version: ignored, not fatal
+    with fresh_db.transaction() as session:  # e.g. saved by a newer version: ignored, not fatal
         repo.set_service_setting(session, key="post_schedule", value="nonsense")
     assert another.load().expression == "0 */3 * * *" and another.source == "POST_SCHEDULE"
     assert store.reset().expression == "0 */3 * * *"
     assert another.changed() and another.load().expression == "0 */3 * * *"
     with pytest.raises(ScheduleError, match="not a valid cron"):
-        ScheduleStore("99 * * * *", any_db)
+        ScheduleStore("99 * * * *", fresh_db)
