@@ -8,7 +8,7 @@ the prefix is never re-run. Rows that finish leave the batch, so the rest step f
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,7 @@ class Generator:
         self.model = model
         self.vocab = vocab
         self.checkpoint = checkpoint
-        self.stepper = FastStepper(model, torch_dtype(precision))
+        self._step = FastStepper(model, torch_dtype(precision))
         # An empty prompt is burned in on this: a few whole lines of training text saved in the
         # checkpoint (so the state is one the model knows at a line start), else a bare newline.
         if start_context is None and checkpoint is not None:
@@ -63,7 +63,7 @@ class Generator:
         path = self.checkpoint.path if self.checkpoint else None
         return str(path) if path else "in-memory"
 
-    def burn_in(self, prompt_ids: list[list[int]]) -> tuple[torch.Tensor, State]:
+    def _burn_in(self, prompt_ids: list[list[int]]) -> tuple[torch.Tensor, State]:
         """Run every prompt from a zero state: logits after each prompt's last char, and states."""
         lengths = torch.tensor([len(p) for p in prompt_ids])
         padded = torch.zeros(len(prompt_ids), int(lengths.max()), dtype=torch.long)
@@ -94,78 +94,38 @@ class Generator:
         prompts = list(prompts)
         if not prompts:
             return []
-        temps = per_prompt(temperature, len(prompts), "temperatures")
-        limits = per_prompt(max_chars, len(prompts), "lengths")
+        n = len(prompts)
+        temps = per_prompt(temperature, n, "temperatures")
+        limits = per_prompt(max_chars, n, "lengths")
         check_sampling_args(temps, limits, top_k, top_p)
-        max_chars = max(limits)
-        stops = [stop_at] if isinstance(stop_at, str) else [s for s in (stop_at or []) if s]
-        stop_ids = torch.tensor([self.vocab.encode(s)[0] for s in stops if len(s) == 1 and s in self.vocab])
-        long_stops = [s for s in stops if len(s) > 1]
         if seed is None:
             seed = secrets.randbits(62)
-        n = len(prompts)
         seeds = [seed + i for i in range(n)] if isinstance(seed, int) else per_prompt(seed, n, "seeds")
-        # Row i's random stream depends only on its seed, not on the batch it is part of.
-        noise = gumbel_noise(seeds, max_chars, len(self.vocab))  # (n, max_chars, V)
-        noise[:, :, 0] = float("-inf")  # never emit the unknown symbol
-        logits, state = self.burn_in([self.vocab.encode(p) if p else self._start_ids for p in prompts])
-        out = torch.zeros(n, max_chars, dtype=torch.long)
-        lengths = torch.tensor(limits, dtype=torch.long)
-        row_limit = lengths.clone()
-        stopped = torch.zeros(n, dtype=torch.bool)
-        active = torch.arange(n)  # original row of each batch row still generating
-        compacted = False  # while no row has finished, batch row i is row i: plain slices, no gathers
-        inv_temp = 1.0 / torch.tensor(temps, dtype=torch.float32).clamp_min(1e-6)  # of the active rows
-        hot = torch.tensor(temps) > 0
-        all_hot = bool(hot.all())
-        next_limit = min(limits)  # the first step at which some active row reaches its own length
-        # Per character, the loop below is the stepper plus a handful of small ops; all bookkeeping
-        # for finished rows runs only on the (rare) steps where a row finishes.
-        for t in range(max_chars):
-            if not all_hot:
-                logits[:, 0] = float("-inf")  # greedy rows must not emit the unknown symbol either
-            next_ids = sample_next(logits, inv_temp, noise[active, t] if compacted else noise[:, t],
-                                   top_k, top_p, None if all_hot else hot)
-            if compacted:
-                out[active, t] = next_ids
-            else:
-                out[:, t] = next_ids
-            done = torch.isin(next_ids, stop_ids) if len(stop_ids) else None
-            if long_stops:
-                hits = self._long_stop_hits(out, active, t, long_stops)
-                done = hits if done is None else done | hits
+        stops = _Stops(self.vocab, stop_at)
+        rows = _Rows(limits, temps, seeds, len(self.vocab))
+        logits, state = self._burn_in([self.vocab.encode(p) if p else self._start_ids for p in prompts])
+        for t in range(rows.max_chars):
+            next_ids = rows.sample(logits, t, top_k, top_p)
+            done = rows.reached_limit(t, stops.finish(rows, next_ids, t))
             if done is not None and bool(done.any()):
-                finished = active[done]
-                single = (torch.isin(next_ids[done], stop_ids) if len(stop_ids)
-                          else torch.zeros(len(finished), dtype=torch.bool))
-                # a single-character stop is not part of the text; a stop string is cut after decoding
-                lengths[finished] = torch.where(single, t, t + 1)
-                stopped[finished] = True
-            if t + 1 >= next_limit:
-                reached = row_limit[active] == t + 1  # rows that reached their own length
-                done = reached if done is None else done | reached
-            if done is not None and bool(done.any()):
-                keep = (~done).nonzero().squeeze(1)
-                if len(keep) == 0:
+                if rows.drop(done):
                     break
-                active, next_ids, inv_temp, hot = active[keep], next_ids[keep], inv_temp[keep], hot[keep]
-                all_hot = bool(hot.all())
-                state = tuple(s[:, keep].contiguous() for s in state)
-                compacted = True
-                next_limit = int(row_limit[active].min())
-            logits, state = self.stepper(next_ids, state)
+                next_ids, state = next_ids[rows.kept], tuple(s[:, rows.kept].contiguous() for s in state)
+            logits, state = self._step(next_ids, state)
+        return [Completion(prompt, stops.trim(self.vocab.decode(ids), stopped), "stop" if stopped else "length",
+                           self.vocab.unknown_chars(prompt))
+                for prompt, (ids, stopped) in zip(prompts, rows.results())]
 
-        results = []
-        for row, prompt in enumerate(prompts):
-            text = self.vocab.decode(out[row, : lengths[row]].tolist())
-            if stopped[row]:
-                for s in long_stops:
-                    if text.endswith(s):
-                        text = text[: -len(s)]
-                        break
-            results.append(Completion(prompt, text, "stop" if stopped[row] else "length",
-                                      self.vocab.unknown_chars(prompt)))
-        return results
+    @torch.inference_mode()
+    def trace(self, ids: torch.Tensor) -> Iterator[tuple[torch.Tensor, State]]:
+        """Read `ids` (B, T) from the zero state one character at a time, through the same step
+        generation uses; after each character yield the next-character logits (B, V) and the state,
+        (h, c) for an LSTM, each (layers, B, hidden). Both are overwritten by the next step: copy
+        what you keep."""
+        state = self._step.init_state(ids.shape[0])
+        for t in range(ids.shape[1]):
+            logits, state = self._step(ids[:, t], state)
+            yield logits, state
 
     @torch.inference_mode()
     def score(self, texts: Sequence[str], context: str = "\n") -> list[float]:
@@ -184,10 +144,97 @@ class Generator:
             scores.append(float(span.mean()) if len(t) else 0.0)
         return scores
 
-    def _long_stop_hits(self, out: torch.Tensor, active: torch.Tensor, t: int, stops: list[str]) -> torch.Tensor:
-        longest = max(len(s) for s in stops)
-        hits = torch.zeros(len(active), dtype=torch.bool)
-        for b, row in enumerate(active.tolist()):
-            tail = self.vocab.decode(out[row, max(0, t + 1 - longest) : t + 1].tolist())
-            hits[b] = any(tail.endswith(s) for s in stops)
-        return hits
+
+class _Stops:
+    """Stop strings: single characters are checked on the sampled ids, longer strings on the text."""
+
+    def __init__(self, vocab: Vocab, stop_at: str | Sequence[str] | None):
+        stops = [stop_at] if isinstance(stop_at, str) else [s for s in (stop_at or []) if s]
+        self.vocab = vocab
+        self.ids = torch.tensor([vocab.encode(s)[0] for s in stops if len(s) == 1 and s in vocab])
+        self.strings = [s for s in stops if len(s) > 1]
+        self.longest = max((len(s) for s in self.strings), default=0)
+
+    def finish(self, rows: _Rows, next_ids: torch.Tensor, t: int) -> torch.Tensor | None:
+        """Mark the rows that just sampled a stop as finished; (active,) bool mask of them, or None."""
+        single = torch.isin(next_ids, self.ids) if len(self.ids) else None
+        done = single
+        if self.strings:
+            hits = torch.tensor([any(self.vocab.decode(rows.out[row, max(0, t + 1 - self.longest): t + 1].tolist())
+                                     .endswith(s) for s in self.strings) for row in rows.active.tolist()])
+            done = hits if done is None else done | hits
+        if done is not None and bool(done.any()):
+            # a single-character stop is not part of the text; a stop string is cut after decoding
+            rows.stop(done, single[done] if single is not None else torch.zeros(int(done.sum()), dtype=torch.bool), t)
+        return done
+
+    def trim(self, text: str, stopped: bool) -> str:
+        if stopped:
+            for s in self.strings:
+                if text.endswith(s):
+                    return text[: -len(s)]
+        return text
+
+
+class _Rows:
+    """The batch being sampled: each row's output and length, and which rows are still active.
+
+    Rows that finish leave the batch. Until the first one does, batch row i is row i and plain
+    slices serve; all bookkeeping for finished rows runs only on the (rare) steps where one does.
+    """
+
+    def __init__(self, limits: list[int], temps: list[float], seeds: list[int], vocab_size: int):
+        n = len(limits)
+        self.max_chars = max(limits)
+        # Row i's random stream depends only on its seed, not on the batch it is part of.
+        self.noise = gumbel_noise(seeds, self.max_chars, vocab_size)  # (n, max_chars, V)
+        self.noise[:, :, 0] = float("-inf")  # never emit the unknown symbol
+        self.out = torch.zeros(n, self.max_chars, dtype=torch.long)
+        self.lengths = torch.tensor(limits, dtype=torch.long)
+        self.limit = self.lengths.clone()
+        self.stopped = torch.zeros(n, dtype=torch.bool)
+        self.active = torch.arange(n)  # original row of each batch row still generating
+        self.kept: torch.Tensor | None = None  # batch rows kept by the last drop()
+        self.compacted = False
+        self.inv_temp = 1.0 / torch.tensor(temps, dtype=torch.float32).clamp_min(1e-6)
+        self.hot = torch.tensor(temps) > 0
+        self.all_hot = bool(self.hot.all())
+        self.next_limit = min(limits)  # the first step at which some active row reaches its own length
+
+    def sample(self, logits: torch.Tensor, t: int, top_k: int | None, top_p: float | None) -> torch.Tensor:
+        if not self.all_hot:
+            logits[:, 0] = float("-inf")  # greedy rows must not emit the unknown symbol either
+        noise = self.noise[self.active, t] if self.compacted else self.noise[:, t]
+        next_ids = sample_next(logits, self.inv_temp, noise, top_k, top_p, None if self.all_hot else self.hot)
+        if self.compacted:
+            self.out[self.active, t] = next_ids
+        else:
+            self.out[:, t] = next_ids
+        return next_ids
+
+    def stop(self, done: torch.Tensor, single: torch.Tensor, t: int) -> None:
+        finished = self.active[done]
+        self.lengths[finished] = torch.where(single, t, t + 1)
+        self.stopped[finished] = True
+
+    def reached_limit(self, t: int, done: torch.Tensor | None) -> torch.Tensor | None:
+        if t + 1 < self.next_limit:
+            return done
+        reached = self.limit[self.active] == t + 1
+        return reached if done is None else done | reached
+
+    def drop(self, done: torch.Tensor) -> bool:
+        """Remove the finished rows; True when none is left."""
+        keep = (~done).nonzero().squeeze(1)
+        if len(keep) == 0:
+            return True
+        self.kept = keep
+        self.active, self.inv_temp, self.hot = self.active[keep], self.inv_temp[keep], self.hot[keep]
+        self.all_hot = bool(self.hot.all())
+        self.compacted = True
+        self.next_limit = int(self.limit[self.active].min())
+        return False
+
+    def results(self) -> Iterator[tuple[list[int], bool]]:
+        for row in range(len(self.out)):
+            yield self.out[row, : self.lengths[row]].tolist(), bool(self.stopped[row])

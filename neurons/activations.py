@@ -1,10 +1,10 @@
 """Run a model over a text and record every cell's value after each character.
 
-The text is stepped one character at a time through the generator's own FastStepper, the
-function that produces every generated character, so the recorded states are the states
-generation has after burning in the same text (tests/neurons check this against
-Generator.burn_in). A long text can be read as several parallel streams, each a contiguous
-slice starting from the zero state, as a prompt would.
+The text is stepped one character at a time through `Generator.trace`, the step that produces
+every generated character, so the recorded states are the states generation has after burning
+in the same text (tests/neurons check this against the model run on each whole prefix). A long
+text can be read as several parallel streams, each a contiguous slice starting from the zero
+state, as a prompt would.
 """
 
 from __future__ import annotations
@@ -86,17 +86,15 @@ def record(generator: Generator, text: str, streams: int = 1, top_k: int = 0) ->
     steps = len(text) // streams
     text = text[: steps * streams]
     ids = torch.tensor(generator.vocab.encode(text)).view(streams, steps)  # row s = slice s
-    stepper = generator.stepper
-    state = stepper.init_state(streams)
-    is_lstm = len(state) == 2
-    shape = (steps, stepper.layers, streams, stepper.hidden)
+    cfg = generator.model.config
+    is_lstm = generator.model.is_lstm
+    shape = (steps, cfg.layers, streams, cfg.hidden)
     h = torch.empty(shape)
     c = torch.empty(shape) if is_lstm else None
     k = min(top_k, len(generator.vocab))
     top_ids = torch.empty(steps, streams, k, dtype=torch.long) if k else None
     top_probs = torch.empty(steps, streams, k) if k else None
-    for t in range(steps):
-        logits, state = stepper(ids[:, t], state)
+    for t, (logits, state) in enumerate(generator.trace(ids)):
         h[t] = state[0]
         if is_lstm:
             c[t] = state[1]

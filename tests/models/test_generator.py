@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models.checkpoint import load_checkpoint
+from models import checkpoint as checkpoint_module
 from models.errors import SamplingError
 from models.generator import Generator
 from models.sampling import gumbel, sample_next
@@ -99,9 +99,15 @@ def test_sampling_follows_the_distribution():
     torch.testing.assert_close(frequencies(seed=3, top_k=2), torch.tensor([0.0, 2 / 3, 1 / 3]), atol=0.015, rtol=0)
 
 
-def test_generator_loads_checkpoint_once(trained_run):
-    ckpt = load_checkpoint(trained_run)
-    gen = Generator(ckpt.build_model(), ckpt.vocab, ckpt)
+def test_generator_loads_checkpoint_once(trained_run, monkeypatch):
+    reads = []
+    real_load_file = checkpoint_module.load_file
+    monkeypatch.setattr(checkpoint_module, "load_file", lambda path: reads.append(path) or real_load_file(path))
+    gen = Generator.load(trained_run)
+    assert len(reads) == 1 and reads[0].endswith("best.safetensors")
+    gen.complete(["the ", "a"], max_chars=20, seed=1)
+    gen.complete(["quick"], max_chars=20, seed=2)
+    assert len(reads) == 1  # sampling never goes back to the file
     assert gen.name.endswith("best.safetensors")
 
 

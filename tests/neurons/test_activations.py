@@ -28,7 +28,7 @@ def test_every_step_matches_the_model_run_on_each_prefix(cell):
     acts = record(generator, TEXT, top_k=5)
     prefixes = [generator.vocab.encode(TEXT[: t + 1]) for t in (0, 9, 40, len(TEXT) - 1)]
     with torch.inference_mode():
-        logits, state = generator.burn_in(prefixes)  # nn.LSTM/GRU/RNN over each whole prefix
+        logits, state = generator._burn_in(prefixes)  # nn.LSTM/GRU/RNN over each whole prefix
     for row, t in enumerate((0, 9, 40, len(TEXT) - 1)):
         np.testing.assert_allclose(acts.h[t], state[0][:, row].numpy(), atol=1e-5)
         if cell == "lstm":
@@ -45,12 +45,12 @@ def test_trained_checkpoint_final_state_equals_generation_state(quotes_run):
     text = 'abc "tuv wx" fe.\ndd "'
     acts = record(generator, text)
     with torch.inference_mode():
-        _, (h, c) = generator.burn_in([generator.vocab.encode(text)])
+        _, (h, c) = generator._burn_in([generator.vocab.encode(text)])
     np.testing.assert_allclose(acts.h[-1], h[:, 0].numpy(), atol=1e-5)
     np.testing.assert_allclose(acts.tanh_c[-1], c[:, 0].tanh().numpy(), atol=1e-5)
     # and the state generation then continues from: step one more character both ways
     state = tuple(s.clone() for s in (h, c))
-    generator.stepper(torch.tensor(generator.vocab.encode("t")), state)
+    generator._step(torch.tensor(generator.vocab.encode("t")), state)
     np.testing.assert_allclose(record(generator, text + "t").h[-1], state[0][:, 0].numpy(), atol=1e-5)
 
 
