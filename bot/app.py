@@ -30,8 +30,9 @@ from telegram.ext import (
 )
 
 from bot import health
-from bot.handlers import admin, chat, history, inline, neuron, preferences
+from bot.handlers import admin, chat, history, inline, neuron, preferences, schedule
 from bot.handlers.errors import on_error
+from bot.logs import protect_logs
 from bot.scheduler import service as scheduler
 from bot.services import Services, create_services, get_services
 from bot.settings import Settings
@@ -43,21 +44,6 @@ FLOOD_RETRIES = 3  # AIORateLimiter: retries after Telegram's 429 (it waits retr
 POLL_TIMEOUT_S = 10  # getUpdates long poll
 
 
-def protect_logs() -> None:
-    """Keep the token and users' text out of the logs, whatever the root level.
-
-    httpx logs every request URL at INFO, and a Bot API URL contains the token; at DEBUG, PTB's Bot
-    logs its base URL (with the token) and every request's parameters, and its Application every
-    update (both with users' text).
-    """
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
-    for name in ("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application"):
-        logger = logging.getLogger(name)
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
-
-
 def file_url_for(base_url: str) -> str:
     """http://host:8081/bot -> http://host:8081/file/bot (where a local Bot API serves downloads)."""
     base = base_url.rstrip("/")
@@ -67,24 +53,24 @@ def file_url_for(base_url: str) -> str:
     return base[: -len("/bot")] + "/file/bot"
 
 
-def bot_commands(application: Application) -> list[BotCommand]:
+def bot_commands() -> list[BotCommand]:
     """Telegram's command menu: what everyone may use (admin commands stay out of it)."""
-    return [BotCommand(name, about) for name, about in chat.public_commands(application)]
+    return [BotCommand(name, about) for name, about in chat.PUBLIC_COMMANDS]
 
 
 async def on_startup(application: Application) -> None:
     """post_init: start the worker, publish the command menu, start the scheduler and health server."""
     services = get_services(application)
     services.worker.start()
-    await application.bot.set_my_commands(bot_commands(application))
+    await application.bot.set_my_commands(bot_commands())
     health_port = services.settings.health_port
     if health_port:
         host = services.settings.health_host
         check = health.service_check(services.database, services.models, services.worker)
         services.health = health.HealthServer(host, health_port, check)
         await services.health.start()
-    if services.poster is not None:
-        await services.poster.start()
+    if services.posting is not None:
+        await services.posting.start()
     log.info("bot @%s is up", application.bot.username)
 
 
@@ -92,15 +78,15 @@ async def on_stop(application: Application) -> None:
     """post_stop: stop auto-posting while the bot can still talk to Telegram, so that a post on its
     way is sent and recorded (post_shutdown comes after the bot's connections are closed)."""
     services = get_services(application)
-    if services.poster is not None:
-        await services.poster.stop()
+    if services.posting is not None:
+        await services.posting.stop()
 
 
 async def on_shutdown(application: Application) -> None:
     """post_shutdown: stop what on_startup started, let queued generations finish, close the database."""
     services = get_services(application)
-    if services.poster is not None:
-        await services.poster.stop()  # already stopped by on_stop unless start-up failed half-way
+    if services.posting is not None:
+        await services.posting.stop()  # already stopped by on_stop unless start-up failed half-way
     if services.health is not None:
         await services.health.stop()
         services.health = None
@@ -188,6 +174,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         CommandHandler("model", preferences.model_command),
         CommandHandler("history", history.history),
         CommandHandler("forget", history.forget),
+        CommandHandler("neuron", neuron.neuron),
         CommandHandler("stats", admin.stats),
         CommandHandler("reload", admin.reload),
         CallbackQueryHandler(preferences.settings_button, pattern=preferences.CALLBACK_PATTERN),
@@ -195,9 +182,13 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         InlineQueryHandler(inline.inline_query),
         MessageHandler(private_text, chat.complete_text),
     ])
+    if settings.channel_id:  # posts on schedule unless POST_IN_BOT=false; /schedule and /post_now
+        services.posting = scheduler.build_service(settings, services.database, services.models, services.worker,
+                                                   application.bot, run_schedule=settings.post_in_bot)
+        application.add_handlers([
+            CommandHandler("schedule", schedule.schedule_command),
+            # block=False: a post may wait on flood control; other updates need not wait with it.
+            CommandHandler("post_now", schedule.post_now_command, block=False),
+        ])
     application.add_error_handler(on_error)
-
-    neuron.register(application)
-    if settings.channel_id:  # /post_now and /schedule; posts on schedule unless POST_IN_BOT=false
-        services.poster = scheduler.install(application)
     return application

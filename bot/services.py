@@ -1,9 +1,7 @@
 """What every handler needs, built once per process and kept in `application.bot_data["services"]`.
 
-Database calls are synchronous SQLAlchemy. Handlers run them with `services.run_db(...)`, which
-runs one transaction in a worker thread: a SQLite writer may wait up to its busy timeout (10 s)
-for another process's lock, and PostgreSQL is a network round trip, and neither may stall the
-event loop that serves every other user.
+Database calls are synchronous SQLAlchemy; handlers run them with `services.database.run(...)`,
+one transaction on a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -11,16 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
-from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import Application, CallbackContext
 
+from bot.health import HealthServer
 from bot.ratelimit import RateLimiter
+from bot.scheduler.service import PostingService
 from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
 from db import repositories as repo
@@ -28,7 +25,6 @@ from db.session import Database, database_errors
 from models.errors import RnnbotError
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class ModelNotFound(RnnbotError):
@@ -44,17 +40,9 @@ class Services:
     limiter: RateLimiter
     model_paths: dict[str, str] = field(default_factory=dict)  # what `models` was loaded from
     started_at: float = field(default_factory=time.time)
-    poster: Any = None  # the scheduler's poster, when bot.scheduler.service is installed
-    health: Any = None  # bot.health.HealthServer, when HEALTH_PORT is set
+    posting: PostingService | None = None  # auto-posting, when CHANNEL_ID is set (bot/app.py)
+    health: HealthServer | None = None  # when HEALTH_PORT is set
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def run_db(self, work: Callable[[Session], T]) -> T:
-        """Run `work(session)` in one transaction, in a thread (see the module docstring)."""
-        def in_transaction() -> T:
-            with self.database.transaction() as session:
-                return work(session)
-
-        return await asyncio.to_thread(in_transaction)
 
     def is_admin(self, user_id: int | None) -> bool:
         return self.settings.is_admin(user_id)

@@ -26,10 +26,6 @@ class QueueFull(Exception):
     """Too many requests are waiting for the model."""
 
 
-class UnknownModel(KeyError):
-    pass
-
-
 @dataclass
 class Request:
     prompt: str

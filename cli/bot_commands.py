@@ -44,36 +44,6 @@ def load_settings():
         raise RnnbotError(f"bad configuration: {problems}") from None
 
 
-class RedactSecrets(logging.Filter):
-    """Replaces secrets in every record a handler emits (messages and tracebacks): a last line of
-    defence behind bot.app.protect_logs, for anything that might still print a Bot API URL."""
-
-    def __init__(self, *secrets: str):
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def _redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(s in message for s in self.secrets):
-            record.msg, record.args = self._redact(message), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self._redact(record.exc_text)
-        return True
-
-
-def redact_token_in_logs(token: str, *others: str) -> None:
-    secret = token.split(":", 1)[-1]  # the part after the bot id is what must stay private
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactSecrets(token, secret, *others))
-
-
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """asyncio.run(main(stop)), where `stop` is set by SIGTERM or SIGINT."""
     async def runner() -> None:
@@ -104,13 +74,14 @@ def startup_errors(base_url: str) -> Iterator[None]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import build_application, running
+    from bot.logs import redact_secrets
     from bot.services import create_services
 
     settings = load_settings()
     token = settings.telegram_bot_token.get_secret_value()
     if not token:
         raise RnnbotError("TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather, or try `rnnbot sandbox`)")
-    redact_token_in_logs(token, settings.webhook_secret.get_secret_value())
+    redact_secrets(token, settings.webhook_secret.get_secret_value())
     services = create_services(settings)
     application = build_application(settings, services)
 

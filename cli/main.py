@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from bot.logs import protect_logs
 from models.errors import RnnbotError
 
 EXIT_USAGE = 2
@@ -30,8 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    # httpx logs every request URL, and a Bot API URL contains the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    protect_logs()
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 

@@ -55,18 +55,16 @@ def _read_text(args: argparse.Namespace) -> str:
 
 def _choose_cell(args: argparse.Namespace, generator) -> tuple[int, int, str]:
     """(layer, cell, why): the flags, or the cell that `neurons find` saved for this checkpoint."""
-    from neurons.find import load_findings
+    from neurons.choose import showcase_cell
 
     if args.layer is not None and args.cell is not None:
         return args.layer, args.cell, ""
     if args.layer is not None or args.cell is not None:
         raise RnnbotError("pass both --layer and --cell (or neither, for the cell `neurons find` chose)")
-    ckpt = generator.checkpoint
-    findings = load_findings(ckpt.path, ckpt.step) if ckpt.path else None
-    best = findings.showcase() if findings else None
-    if best is None:
+    cell = showcase_cell(generator)
+    if cell is None:
         raise RnnbotError("pass --layer and --cell, or run `rnnbot neurons find` on this checkpoint first")
-    return best.best.layer, best.best.cell, f"{best.feature}, r = {best.best.correlation:+.2f}"
+    return cell.layer, cell.cell, cell.about
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import os
 import sys
 from contextlib import asynccontextmanager
 
-from cli.bot_commands import load_settings, redact_token_in_logs, run_until_signalled, startup_errors
+from cli.bot_commands import load_settings, run_until_signalled, startup_errors
 from models.errors import RnnbotError
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,13 @@ def make_bot(settings):
     """A plain telegram.Bot (no Application): what `rnnbot post` and `rnnbot scheduler` send with."""
     from telegram import Bot
 
-    from bot.app import protect_logs
+    from bot.logs import protect_logs, redact_secrets
 
     token = settings.telegram_bot_token.get_secret_value()
     if not token:
         raise RnnbotError("TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather)")
     protect_logs()
-    redact_token_in_logs(token)
+    redact_secrets(token)
     base_url = settings.telegram_api_base_url
     return Bot(token, base_url=base_url) if base_url else Bot(token)
 
@@ -60,15 +60,10 @@ def cmd_post(args: argparse.Namespace) -> int:
 
 
 async def _dry_run(settings, services, verbose: bool) -> int:
-    from bot.scheduler.buffer import CandidateBuffer, CandidateRules
-    from bot.scheduler.service import load_corpus_index
+    from bot.scheduler.service import candidate_buffer, load_post_corpus
 
-    rules = CandidateRules(min_chars=settings.post_min_chars, max_chars=settings.post_max_chars,
-                           temperature=settings.post_temperature, per_round=settings.post_candidates)
-    buffer = CandidateBuffer(services.worker, services.models, rules, size=1, corpus=None,
-                             model=settings.post_model or None, database=services.database, record=False)
-    buffer.corpus = await asyncio.to_thread(load_corpus_index, settings.post_corpus,
-                                            services.models.get(buffer.model_name))
+    buffer = candidate_buffer(settings, services.worker, services.models, services.database, size=1, record=False)
+    await load_post_corpus(buffer, settings.post_corpus)
     services.worker.start()
     try:
         rejected = []
@@ -88,7 +83,8 @@ async def _dry_run(settings, services, verbose: bool) -> int:
     best = found.accepted[0]
     print(best.text)
     print(f"dry run: not posted. Model {buffer.model_name}, score {best.score:.3f}; "
-          f"{len(found.accepted)} of {rules.per_round} samples of the last round were acceptable.", file=sys.stderr)
+          f"{len(found.accepted)} of {buffer.rules.per_round} samples of the last round were acceptable.",
+          file=sys.stderr)
     return 0
 
 

@@ -124,8 +124,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     corpus_name = args.corpus or ckpt.corpus
     if not corpus_name:
         raise RnnbotError("this checkpoint does not name its corpus: pass --corpus")
-    book_names = args.book_names or corpus_name == "kjv+books"
-    corpus = load_corpus("kjv" if corpus_name == "kjv+books" else corpus_name, book_names)
+    corpus = load_corpus(corpus_name, args.book_names)
     fraction = args.val_fraction or ckpt.extra.get("val_fraction", 0.1)
     _, val_text = corpus.split(fraction)
     unknown = ckpt.vocab.unknown_chars(val_text)

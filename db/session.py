@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -15,6 +17,8 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import DatabaseConfigError
+
+T = TypeVar("T")
 
 DEFAULT_DATABASE_URL = "sqlite:///data/rnnbot.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -120,6 +124,16 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         with self.sessions.begin() as session:
             yield session
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """`work(session)` in one transaction on a worker thread: a SQLite writer may wait up to its
+        busy timeout for another process's lock, and PostgreSQL is a network round trip; neither may
+        stall an event loop that serves everyone else."""
+        def in_transaction() -> T:
+            with self.transaction() as session:
+                return work(session)
+
+        return await asyncio.to_thread(in_transaction)
 
     def upgrade(self, revision: str = "head") -> None:
         from db.migrate import upgrade

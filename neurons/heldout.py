@@ -20,15 +20,13 @@ def held_out_text(checkpoint: Checkpoint, corpus: str | None, chars: int,
     spec = corpus or checkpoint.corpus
     if not spec:
         raise RnnbotError("this checkpoint does not name its corpus: pass --corpus")
-    book_names = spec == "kjv+books"
-    name = "kjv" if book_names else spec
-    loaded = load_corpus(name, book_names)
-    if name in BUILTIN or spec == checkpoint.corpus:
+    loaded = load_corpus(spec)
+    if spec in BUILTIN or spec == checkpoint.corpus:
         _, text = loaded.split(checkpoint.extra.get("val_fraction", 0.1))
         where = "validation split"
     else:
         text, where = loaded.text, "text"
-    code = {"auto": name == "python-src" or name.endswith(".py"), "code": True, "prose": False}[features]
+    code = {"auto": spec == "python-src" or spec.endswith(".py"), "code": True, "prose": False}[features]
     if code:
         text = text[code_start(text):]
     text = text[:chars]

@@ -15,7 +15,7 @@ from models.errors import RnnbotError
 
 log = logging.getLogger(__name__)
 
-BUILTIN = ("kjv", "python-src")
+BUILTIN = ("kjv", "kjv+books", "python-src")  # kjv+books: kjv with book names
 # Standard-library folders that are test data (some deliberately not UTF-8) or not code.
 _STDLIB_SKIP = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "lib2to3"}
 
@@ -108,7 +108,10 @@ def text_files(spec: str) -> list[Path]:
 
 
 def load_corpus(spec: str, book_names: bool = False) -> Corpus:
-    """`kjv`, `python-src`, or a UTF-8 text file / directory / glob."""
+    """`kjv`, `python-src`, or a UTF-8 text file / directory / glob. `kjv+books` (the name a
+    `--book-names` run records) is `kjv` with book names."""
+    if spec == "kjv+books":
+        spec, book_names = "kjv", True
     if spec == "kjv":
         corpus = load_kjv(book_names)
     elif spec == "python-src":

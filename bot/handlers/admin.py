@@ -43,7 +43,7 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not await require_admin(update, context):
         return
     services = get_services(context)
-    counts = await services.run_db(repo.table_counts)
+    counts = await services.database.run(repo.table_counts)
     worker = services.worker
     lines = ["<b>Database</b> (" + html.escape(services.database.url.get_backend_name()) + ")",
              *(f"{table}: {rows:,}" for table, rows in counts.items()), "",

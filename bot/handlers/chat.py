@@ -8,17 +8,17 @@ import re
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.ext import CommandHandler, ContextTypes
+from telegram.ext import ContextTypes
 
 from bot.handlers.generation import (
     Refused,
     Request,
     generate,
     italic,
-    rate_limit_message,
     reply_html,
     typing,
     unknown_chars_note,
+    within_rate_limit,
 )
 from bot.services import get_services
 from bot.text import render_html
@@ -38,33 +38,20 @@ PUBLIC_COMMANDS = [
     ("model", "list the models, or switch: /model NAME"),
     ("history", "your last completions"),
     ("forget", "delete everything stored about you"),
-]
-OPTIONAL_COMMANDS = [  # listed when their module is installed (bot/handlers/neuron.py)
     ("neuron", "see one cell of the network fire over your text"),
 ]
 ADMIN_COMMANDS = [
     ("stats", "database rows and worker statistics"),
     ("reload", "load the newest active checkpoint without a restart"),
 ]
-SCHEDULER_COMMANDS = [
+POSTING_COMMANDS = [  # when CHANNEL_ID is set
     ("post_now", "post a generated verse to the channel now"),
     ("schedule", "show the posting schedule"),
 ]
 
 
-def registered_commands(application) -> set[str]:
-    return {command for handlers in application.handlers.values() for handler in handlers
-            if isinstance(handler, CommandHandler) for command in handler.commands}
-
-
-def public_commands(application) -> list[tuple[str, str]]:
-    registered = registered_commands(application)
-    return PUBLIC_COMMANDS + [(name, about) for name, about in OPTIONAL_COMMANDS if name in registered]
-
-
-def admin_commands(application) -> list[tuple[str, str]]:
-    registered = registered_commands(application)
-    return ADMIN_COMMANDS + [(name, about) for name, about in SCHEDULER_COMMANDS if name in registered]
+def admin_commands(services) -> list[tuple[str, str]]:
+    return ADMIN_COMMANDS + (POSTING_COMMANDS if services.posting is not None else [])
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -81,11 +68,11 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """List the commands (and the admin ones for admins)."""
     services = get_services(context)
     lines = ["Send me any text in this chat and I will continue it.", "",
-             *(f"/{name} — {html.escape(about)}" for name, about in public_commands(context.application)), "",
+             *(f"/{name} — {html.escape(about)}" for name, about in PUBLIC_COMMANDS), "",
              f"Inline: type @{context.bot.username} and a prompt in any chat for three completions."]
     if services.is_admin(update.effective_user.id if update.effective_user else None):
         lines += ["", "<b>Admin</b>",
-                  *(f"/{name} — {html.escape(about)}" for name, about in admin_commands(context.application))]
+                  *(f"/{name} — {html.escape(about)}" for name, about in admin_commands(services))]
     await update.effective_message.reply_text("\n".join(lines), parse_mode=ParseMode.HTML)
 
 
@@ -110,9 +97,7 @@ async def complete_and_reply(update: Update, context: ContextTypes.DEFAULT_TYPE,
     if len(prompt) > limit:
         notes.append(f"Your text was {len(prompt):,} characters long; I read only the last {limit:,}.")
         prompt = prompt[-limit:]  # the end is what the next characters depend on
-    refusal = rate_limit_message(services, update.effective_user.id)
-    if refusal:
-        await message.reply_text(refusal)
+    if not await within_rate_limit(services, update):
         return
     try:
         async with typing(update.effective_chat):
@@ -141,9 +126,7 @@ async def verse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A fresh `chapter:verse text` line, like the channel's posts."""
     services = get_services(context)
     message = update.effective_message
-    refusal = rate_limit_message(services, update.effective_user.id)
-    if refusal:
-        await message.reply_text(refusal)
+    if not await within_rate_limit(services, update):
         return
     # Primed at a line start with a verse number, the model writes the rest of a verse line.
     prefix = f"{random.randint(1, 50)}:{random.randint(1, 40)} "

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
-from telegram import Chat, Message, User
+from telegram import Chat, Message, Update, User
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 
@@ -68,6 +68,14 @@ def rate_limit_message(services: Services, user_id: int) -> str | None:
             f"seconds. Please try again in {math.ceil(wait)} s.")
 
 
+async def within_rate_limit(services: Services, update: Update) -> bool:
+    """True if the user may ask now (the request is counted); else they are told when to retry."""
+    refusal = rate_limit_message(services, update.effective_user.id)
+    if refusal:
+        await update.effective_message.reply_text(refusal)
+    return refusal is None
+
+
 @dataclass
 class Request:
     user: User
@@ -103,7 +111,7 @@ async def generate(services: Services, request: Request) -> Result:
                                  max_chars=settings.max_prompt_chars)
         return prompt.id, preferences(row, settings, services)
 
-    prompt_id, prefs = await services.run_db(record_prompt)
+    prompt_id, prefs = await services.database.run(record_prompt)
     temperatures = request.temperatures or (prefs.temperature,)
     max_chars = min(request.max_chars or prefs.length, request.length_cap or settings.max_length,
                     settings.max_length)
@@ -125,7 +133,7 @@ async def generate(services: Services, request: Request) -> Result:
                                 params=repo.SamplingParams(temperature=temperature, max_chars=max_chars),
                                 latency_ms=latency_ms)
 
-    await services.run_db(record_completions)
+    await services.database.run(record_completions)
     return Result(list(completions), temperatures, prefs, latency_ms)
 
 

@@ -32,7 +32,7 @@ async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return [(p.text, [c.text for c in p.completions])
                 for p in repo.user_prompts(session, user_id=user_id, limit=HISTORY_ITEMS)]
 
-    items = await services.run_db(load)
+    items = await services.database.run(load)
     if not items:
         await update.effective_message.reply_text("Nothing here yet: send me some text to continue.")
         return
@@ -67,7 +67,7 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await query.answer("Nothing was deleted.")
         await query.edit_message_text("OK, I kept everything.")
         return
-    deleted = await services.run_db(lambda session: repo.forget_user(session, user_id=query.from_user.id))
+    deleted = await services.database.run(lambda session: repo.forget_user(session, user_id=query.from_user.id))
     await query.answer("Deleted.")
     await query.edit_message_text(
         f"Done: I deleted {plural(deleted['prompts'], 'prompt')}, {plural(deleted['completions'], 'completion')} "

@@ -10,20 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass
 
 from telegram import Update
 from telegram.constants import ChatAction
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.ext import ContextTypes
 
-from bot.handlers.generation import rate_limit_message, unknown_chars_note
+from bot.handlers.generation import unknown_chars_note, within_rate_limit
 from bot.services import get_services
-from models.errors import RnnbotError
 from models.generator import Generator
 from neurons.activations import default_value, record
-from neurons.features import DESCRIPTIONS
-from neurons.find import find_cells, load_findings, save_findings
-from neurons.heldout import held_out_text
+from neurons.choose import Cell, most_varied_cell, showcase_cell
 from neurons.png import render_png
 
 log = logging.getLogger(__name__)
@@ -38,42 +34,11 @@ USAGE = ("Send /neuron and some text, for example\n/neuron 1:1 In the beginning 
          "the text. Reply /neuron to a message to use its text.")
 
 
-@dataclass(frozen=True)
-class Cell:
-    layer: int
-    cell: int
-    value: str  # tanh_c or h
-    about: str  # what it tracks, for the caption
-
-
-def choose_cell(generator: Generator) -> Cell | None:
-    """The model's most interpretable cell (saved, or found now on held-out text); None if no
-    held-out text is available (the picture then uses the cell that varies most over the text)."""
-    ckpt = generator.checkpoint
-    findings = load_findings(ckpt.path, ckpt.step) if ckpt is not None and ckpt.path else None
-    if findings is None and ckpt is not None and ckpt.path:
-        try:
-            text, source, code = held_out_text(ckpt, None, HELD_OUT_CHARS)
-        except RnnbotError as exc:
-            log.warning("no held-out text to find cells for %s: %s", generator.name, exc)
-            return None
-        findings, _, _ = find_cells(generator, text, code, source=source)
-        save_findings(findings, ckpt.path)
-    best = findings.showcase() if findings else None
-    if best is None:
-        return None
-    return Cell(best.best.layer, best.best.cell, findings.value,
-                f"{DESCRIPTIONS[best.feature]} (correlation {best.best.correlation:+.2f} on held-out text)")
-
-
 def draw(generator: Generator, text: str, cell: Cell | None) -> tuple[bytes, str]:
-    """(PNG, caption) of `cell` over `text`."""
+    """(PNG, caption) of `cell` (None: the one that varies most) over `text`."""
     acts = record(generator, text)
     if cell is None:
-        value = default_value(generator)
-        spread = acts.values(value).std(axis=0)  # (L, H)
-        layer, unit = divmod(int(spread.argmax()), acts.hidden)
-        cell = Cell(layer, unit, value, "the cell that varies most over your text")
+        cell = most_varied_cell(acts, default_value(generator))
     values = acts.cell(cell.layer, cell.cell, cell.value)
     caption = f"Layer {cell.layer}, cell {cell.cell} ({cell.value}): {cell.about}. Red +1, white 0, blue -1."
     return render_png(text, values, COLUMNS), caption
@@ -86,7 +51,7 @@ async def cell_for(context: ContextTypes.DEFAULT_TYPE, generator: Generator) -> 
     key = (generator.name, generator.checkpoint.step if generator.checkpoint else 0)
     async with lock:
         if key not in cache:
-            cache[key] = await asyncio.to_thread(choose_cell, generator)
+            cache[key] = await asyncio.to_thread(showcase_cell, generator, HELD_OUT_CHARS)
     return cache[key]
 
 
@@ -101,9 +66,7 @@ async def neuron(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(USAGE)
         return
     services = get_services(context)
-    refusal = rate_limit_message(services, update.effective_user.id)
-    if refusal:
-        await message.reply_text(refusal)
+    if not await within_rate_limit(services, update):
         return
     shortened = len(text) > MAX_CHARS
     text = text[:MAX_CHARS]
@@ -115,7 +78,3 @@ async def neuron(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
              f"(Only the first {MAX_CHARS} characters.)" if shortened else None]
     caption = " ".join([caption, *(n for n in notes if n)])[:1024]
     await message.reply_photo(png, caption=caption)
-
-
-def register(application: Application) -> None:
-    application.add_handler(CommandHandler("neuron", neuron))

@@ -30,7 +30,7 @@ async def change_settings(services: Services, update: Update, **changes) -> tupl
             row = repo.update_user_settings(session, user_id=row.id, **changes)
         return before, preferences(row, services.settings, services)
 
-    return await services.run_db(work)
+    return await services.database.run(work)
 
 
 def settings_text(prefs: Preferences) -> str:
@@ -129,7 +129,7 @@ async def model_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await message.reply_text(f"Model set to {html.escape(name)}.", parse_mode=ParseMode.HTML)
         return
     _, prefs = await change_settings(services, update)
-    registered = await services.run_db(lambda session: [(m.name, m.active) for m in repo.list_models(session)])
+    registered = await services.database.run(lambda session: [(m.name, m.active) for m in repo.list_models(session)])
     lines = ["<b>Models</b>"]
     for name in loaded:
         marks = [m for m, on in (("default", name == services.models.default), ("yours", name == prefs.model)) if on]

@@ -1,4 +1,4 @@
-"""/schedule and /post_now: the admins' commands for auto-posting (registered by service.install)."""
+"""/schedule and /post_now: the admins' commands for auto-posting (when CHANNEL_ID is set)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from bot.services import get_services, require_admin
 from db import repositories as repo
 from models.errors import RnnbotError
 
-COMMANDS = [("schedule", "show or change the channel posting schedule (admins)"),
-            ("post_now", "post a verse to the channel now (admins)")]
 USAGE = ("Change it with /schedule followed by a cron expression in UTC (/schedule 0 */3 * * *) or an "
          "interval (/schedule 90m); /schedule reset goes back to POST_SCHEDULE.")
 
@@ -21,7 +19,7 @@ async def schedule_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     """/schedule shows the schedule; /schedule <cron or interval> changes it; /schedule reset."""
     if not await require_admin(update, context):
         return
-    service = get_services(context).poster
+    service = get_services(context).posting
     expression = " ".join(context.args or [])
     if not expression:
         reply = await describe(context)
@@ -43,7 +41,7 @@ async def post_now_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     """/post_now posts a verse to the channel at once and says what went out."""
     if not await require_admin(update, context):
         return
-    service = get_services(context).poster
+    service = get_services(context).posting
     result = await service.poster.post_now()
     if result.status == "sent":
         reply = f"Posted to {service.poster.channel}:\n{result.text}"
@@ -57,7 +55,7 @@ async def post_now_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def describe(context: ContextTypes.DEFAULT_TYPE) -> str:
     """What /schedule shows: channel, schedule and its source, next slot, buffer, the last posts."""
     services = get_services(context)
-    service = services.poster
+    service = services.posting
     poster, schedule = service.poster, service.schedule
     lines = [f"Channel: {poster.channel}",
              f"Schedule: {schedule.describe()}, from {service.store.source}",
@@ -67,7 +65,7 @@ async def describe(context: ContextTypes.DEFAULT_TYPE) -> str:
     if not service.run_schedule:
         lines.append("Scheduled posts come from a separate `rnnbot scheduler` process (POST_IN_BOT=false).")
     channel_id = poster.known_channel_id
-    recent = await services.run_db(lambda s: [(p.slot, p.status, p.error, p.generation and p.generation.text)
+    recent = await services.database.run(lambda s: [(p.slot, p.status, p.error, p.generation and p.generation.text)
                                               for p in repo.recent_posts(s, limit=3, channel_id=channel_id)])
     if recent:
         lines.append("Last posts:")

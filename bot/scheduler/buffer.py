@@ -132,7 +132,7 @@ class CandidateBuffer:
         evicted = self._add(found.accepted)
         if self.record and evicted:
             reason = f"outscored: the buffer kept {self.size} better candidates"
-            await self._db(lambda s: [repo.reject_generation(s, generation_id=c.generation_id, reason=reason)
+            await self.database.run(lambda s: [repo.reject_generation(s, generation_id=c.generation_id, reason=reason)
                                       for c in evicted])
         return len(found.accepted)
 
@@ -186,7 +186,7 @@ class CandidateBuffer:
         ready = {rules.normalise(c.text) for c in self._ready}
         if self.database is None:
             return ready
-        texts = await self._db(lambda s: repo.posted_texts(s))
+        texts = await self.database.run(lambda s: repo.posted_texts(s))
         return ready | {rules.normalise(t) for t in texts}
 
     async def _record(self, name: str, verdicts) -> dict[str, int]:
@@ -202,12 +202,12 @@ class CandidateBuffer:
                     repo.reject_generation(session, generation_id=row.id, reason=verdict.reason)
             return ids
 
-        return await self._db(record)
+        return await self.database.run(record)
 
     async def _reload_stored(self) -> None:
         """Candidates a previous run generated but never posted: check them again and keep the best."""
         name = self.model_name
-        stored = await self._db(lambda s: [(g.id, g.text) for g in repo.candidate_generations(
+        stored = await self.database.run(lambda s: [(g.id, g.text) for g in repo.candidate_generations(
             s, limit=self.size, model_name=name)])
         if not stored:
             return
@@ -218,15 +218,10 @@ class CandidateBuffer:
                                             corpus=self.corpus, posted_before=posted)
             (keep if verdict.ok else drop).append((generation_id, text, verdict.reason))
         if drop:
-            await self._db(lambda s: [repo.reject_generation(s, generation_id=g, reason=r) for g, _, r in drop])
+            await self.database.run(
+                lambda s: [repo.reject_generation(s, generation_id=g, reason=r) for g, _, r in drop])
         if keep:
             scores = await self._score(name, [text for _, text, _ in keep])
             self._add([Candidate(text, score, g) for (g, text, _), score in zip(keep, scores)])
             log.info("post candidates: %d stored candidates reloaded", len(keep))
 
-    async def _db(self, work):
-        def in_transaction():
-            with self.database.transaction() as session:
-                return work(session)
-
-        return await asyncio.to_thread(in_transaction)

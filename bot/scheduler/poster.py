@@ -131,7 +131,7 @@ class Poster:
             latest = self.schedule.latest_at_or_before(now)
             if latest is None:
                 return results
-            last = await self._db(lambda s: repo.latest_post_slot(s, channel_id=channel_id))
+            last = await self.database.run(lambda s: repo.latest_post_slot(s, channel_id=channel_id))
             floor = max((t for t in (last, self.baseline) if t is not None), default=None)
             if floor is not None and latest <= floor:
                 return results
@@ -172,7 +172,7 @@ class Poster:
 
     async def _claim_and_send(self, channel_id: int, slot: datetime, candidate: Candidate) -> PostResult | None:
         """Claim the slot and send the candidate; None if the candidate turned out unusable."""
-        outcome, post_id = await self._db(lambda s: self._claim(s, channel_id, slot, candidate))
+        outcome, post_id = await self.database.run(lambda s: self._claim(s, channel_id, slot, candidate))
         if outcome == "taken":
             self.buffer.put_back(candidate)
             return PostResult(slot, "taken")
@@ -215,7 +215,7 @@ class Poster:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _send(self, channel_id: int, post_id: int, slot: datetime, text: str) -> PostResult:
-        if not await self._db(lambda s: repo.begin_post_send(s, post_id=post_id)):
+        if not await self.database.run(lambda s: repo.begin_post_send(s, post_id=post_id)):
             return PostResult(slot, "taken")  # another process took over this claimed post
         self._sending.add(post_id)
         try:
@@ -240,7 +240,7 @@ class Poster:
 
     # ----- interrupted posts, missed slots -----
     async def _recover(self, channel_id: int, now: datetime) -> list[PostResult]:
-        claimed = await self._db(lambda s: [(p.id, p.slot, p.sent_at, p.generation.text)
+        claimed = await self.database.run(lambda s: [(p.id, p.slot, p.sent_at, p.generation.text)
                                             for p in repo.unsent_posts(s, channel_id=channel_id)])
         results = []
         for post_id, slot, sent_at, text in claimed:
@@ -254,7 +254,7 @@ class Poster:
                     continue
                 error = ("missed: 1 slot from {0} to {0}: the scheduler stopped after claiming it and before "
                          "sending, and the grace period has passed").format(slot_key(slot))
-                if await self._db(partial(repo.fail_claimed_post, post_id=post_id, error=error)):
+                if await self.database.run(partial(repo.fail_claimed_post, post_id=post_id, error=error)):
                     results.append(PostResult(slot, "missed", text, error=error))
             else:
                 gave_up = now - timedelta(seconds=self.stale_after_s)
@@ -262,7 +262,7 @@ class Poster:
                     continue  # a live process may still be sending it
                 error = ("interrupted while sending (the process stopped): it may or may not be in the "
                          "channel, and it is not resent, to avoid a duplicate post")
-                if await self._db(partial(repo.fail_claimed_post, post_id=post_id, error=error,
+                if await self.database.run(partial(repo.fail_claimed_post, post_id=post_id, error=error,
                                           started_before=gave_up)):
                     log.error("slot %s: %s", slot_key(slot), error)
                     await self._report(f"slot {slot_key(slot)} of {self.channel}: {error}")
@@ -293,7 +293,8 @@ class Poster:
 
     async def _record_slot_failure(self, channel_id: int, slot: datetime, error: str) -> bool:
         """Take `slot` as a failed row without a verse; False if another process has the slot."""
-        post = await self._db(lambda s: repo.record_unposted_slot(s, channel_id=channel_id, slot=slot, error=error))
+        post = await self.database.run(
+            lambda s: repo.record_unposted_slot(s, channel_id=channel_id, slot=slot, error=error))
         return post is not None
 
     # ----- reporting -----
@@ -319,18 +320,12 @@ class Poster:
                 log.warning("could not tell admin %d about a posting problem: %s", admin_id, exc.message)
 
     # ----- database -----
-    async def _db(self, work):
-        def in_transaction():
-            with self.database.transaction() as session:
-                return work(session)
-
-        return await asyncio.to_thread(in_transaction)
 
     async def _db_write(self, work) -> None:
         """Record an outcome, retrying briefly: losing it would leave the row claimed."""
         for attempt in range(1, DB_WRITE_TRIES + 1):
             try:
-                await self._db(work)
+                await self.database.run(work)
                 return
             except Exception:
                 if attempt == DB_WRITE_TRIES:

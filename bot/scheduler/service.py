@@ -1,6 +1,6 @@
 """Auto-posting as a service: the candidate buffer, the poster, and an APScheduler that ticks at
-every slot. `rnnbot serve` calls `install(application)`; `rnnbot scheduler` and `rnnbot post`
-call `build_service(...)` with a plain `telegram.Bot`.
+every slot, built by `build_service(...)`: with the Application's bot by `rnnbot serve`
+(bot/app.py), with a plain `telegram.Bot` by `rnnbot scheduler` and `rnnbot post`.
 
 Why a plain AsyncIOScheduler and not PTB's JobQueue: the same service must run without an
 Application (`rnnbot scheduler`), and it needs nothing from PTB's job wrapper. APScheduler only
@@ -26,6 +26,7 @@ from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
 from db.session import Database
 from models.errors import RnnbotError
+from trainer.corpora import CorpusError, load_corpus
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,7 @@ class PostingService:
     async def start(self) -> None:
         if self._started:
             return
-        generator = self.buffer.models.get(self.buffer.model_name)
-        self.buffer.corpus = await asyncio.to_thread(load_corpus_index, self.corpus_spec, generator)
+        await load_post_corpus(self.buffer, self.corpus_spec)
         await self.buffer.start()
         self._started = True
         if not self.run_schedule:
@@ -125,8 +125,6 @@ class PostingService:
 
 def load_corpus_index(spec: str, generator) -> CorpusIndex | None:
     """The corpus posts must not copy: POST_CORPUS, else the one the model was trained on."""
-    from trainer.corpora import CorpusError, load_corpus
-
     spec = spec.strip()
     if spec.lower() == "none":
         log.warning("POST_CORPUS=none: posts are not checked for copies of the training corpus")
@@ -135,13 +133,27 @@ def load_corpus_index(spec: str, generator) -> CorpusIndex | None:
     if not name:
         raise RnnbotError("the posting model does not record its training corpus: set POST_CORPUS "
                           "(kjv, a corpus file, or none)")
-    book_names = name == "kjv+books"
     try:
-        corpus = load_corpus("kjv" if book_names else name, book_names)
+        corpus = load_corpus(name)
     except CorpusError as exc:
         raise RnnbotError(f"cannot load the corpus posts are checked against ({exc}); "
                           "set POST_CORPUS to the training corpus (or none)") from None
     return CorpusIndex(corpus.text)
+
+
+async def load_post_corpus(buffer: CandidateBuffer, spec: str) -> None:
+    """Give the buffer the corpus its candidates must not copy (read in a thread: it takes seconds)."""
+    generator = buffer.models.get(buffer.model_name)
+    buffer.corpus = await asyncio.to_thread(load_corpus_index, spec, generator)
+
+
+def candidate_buffer(settings: Settings, worker: GenerationWorker, models: ModelStore, database: Database, *,
+                     size: int | None = None, record: bool = True) -> CandidateBuffer:
+    """The candidate buffer the POST_* settings describe (`size` defaults to POST_BUFFER_SIZE)."""
+    rules = CandidateRules(min_chars=settings.post_min_chars, max_chars=settings.post_max_chars,
+                           temperature=settings.post_temperature, per_round=settings.post_candidates)
+    return CandidateBuffer(worker, models, rules, size=settings.post_buffer_size if size is None else size,
+                           corpus=None, model=settings.post_model or None, database=database, record=record)
 
 
 def check_settings(settings: Settings) -> None:
@@ -166,29 +178,8 @@ def build_service(settings: Settings, database: Database, models: ModelStore, wo
     if settings.post_model and settings.post_model not in models.names():
         log.warning("POST_MODEL=%r is not loaded (%s); posting with the default model %r",
                     settings.post_model, ", ".join(models.names()), models.default)
-    rules = CandidateRules(min_chars=settings.post_min_chars, max_chars=settings.post_max_chars,
-                           temperature=settings.post_temperature, per_round=settings.post_candidates)
-    buffer = CandidateBuffer(worker, models, rules, size=settings.post_buffer_size, corpus=None,
-                             model=settings.post_model or None, database=database)
+    buffer = candidate_buffer(settings, worker, models, database)
     poster = Poster(bot, database, buffer, channel=settings.channel_id, schedule=store.load(),
                     misfire_grace_s=settings.post_misfire_grace_s, retry_window_s=settings.post_retry_window_s,
                     send_timeout_s=settings.post_send_timeout_s, admin_ids=settings.admin_user_ids)
     return PostingService(poster, buffer, store, corpus_spec=settings.post_corpus, run_schedule=run_schedule)
-
-
-def install(application) -> PostingService:
-    """Add auto-posting to the bot: the /schedule and /post_now commands, and the service, which the
-    caller starts in post_init (`await service.start()`) and stops in post_shutdown."""
-    from telegram.ext import CommandHandler
-
-    from bot.scheduler import handlers
-    from bot.services import get_services
-
-    services = get_services(application)
-    service = build_service(services.settings, services.database, services.models, services.worker,
-                            application.bot, run_schedule=services.settings.post_in_bot)
-    services.poster = service
-    application.add_handler(CommandHandler("schedule", handlers.schedule_command))
-    # block=False: a post may wait on flood control; other updates need not wait with it.
-    application.add_handler(CommandHandler("post_now", handlers.post_now_command, block=False))
-    return service

@@ -23,7 +23,7 @@ async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_setti
     services = create_services(settings)
     application = build_application(settings, services)
     async with running(application, poll_timeout=1), SandboxClient(sandbox_server.url) as alice:
-        service = services.poster
+        service = services.posting
         shown = (await alice.ask(None, "/schedule"))["text"]
         assert "Channel: @rnnbot_verses" in shown and "every 1h (UTC-aligned), from POST_SCHEDULE" in shown
         assert "Next post: " in shown and "/schedule reset" in shown
