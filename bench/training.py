@@ -1,7 +1,7 @@
 """Training throughput: a plain fp32 nn.LSTM loop against rnnbot's trainer step, in one process.
 
-Baseline (fixed by the issue): embedding -> torch.nn.LSTM -> linear in fp32, AdamW, gradient
-clipping, the same batch, sequence length and sizes. The project path is `Trainer.train_step`
+Baseline: the plainest way to train this model, embedding -> torch.nn.LSTM -> linear in fp32,
+AdamW, gradient clipping, the same batch, sequence length and sizes. The project path is `Trainer.train_step`
 exactly as `rnnbot train` runs it (`--precision auto`: bf16 autocast where the CPU has native bf16).
 
     python bench/training.py [--hidden 512 --layers 2 --batch-size 64 --seq-len 128]

@@ -167,7 +167,7 @@ def test_hadolint_fails_on_a_careless_dockerfile(tmp_path):
     assert done.returncode != 0 and "DL3008" in done.stdout  # apt packages without pinned versions
 
 
-def test_dockerfile_has_what_the_issue_asks_for():
+def test_dockerfile_is_slim_stages_with_cpu_torch_and_a_non_root_user():
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     stages = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
     assert len(stages) >= 2 and all(s.startswith("python:3.11-slim") for s in stages)
