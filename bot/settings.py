@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.bundled import DEFAULT_RUN_DIR
+
 DEFAULT_DATABASE_URL = "sqlite:///data/rnnbot.db"
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
@@ -22,7 +24,10 @@ class Settings(BaseSettings):
     admin_user_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), description="comma-separated")
     # storage and model
     database_url: str = DEFAULT_DATABASE_URL
-    model_path: str = Field("runs/kjv", description="run directory or checkpoint file of the default model")
+    model_path: str = Field("", description="run directory or checkpoint file of the default model; empty = "
+                                            "a trained run in MODEL_RUN_DIR, else the bundled KJV model")
+    model_run_dir: str = Field(DEFAULT_RUN_DIR, description="where `rnnbot train` puts the model (used when "
+                                                            "MODEL_PATH is empty and it holds a checkpoint)")
     # generation
     default_temperature: float = 0.8
     default_length: int = 280
@@ -54,6 +59,8 @@ class Settings(BaseSettings):
     post_min_chars: int = Field(40, ge=1, le=4096)
     post_max_chars: int = Field(280, ge=1, le=4096, description="tweet-sized by default; Telegram allows 4096")
     post_candidates: int = Field(16, ge=1, le=256, description="samples generated per round (K)")
+    post_max_unknown_words: int = Field(0, ge=-1, description="words not in the training corpus a post (and "
+                                                              "/verse) may contain; -1 = no limit")
     post_buffer_size: int = Field(4, ge=1, le=256, description="scored candidates kept ready")
     post_misfire_grace_s: float = Field(600.0, ge=0.0, description="post a slot missed while down this late")
     post_retry_window_s: float = Field(300.0, ge=1.0, description="keep retrying a slot's send this long")

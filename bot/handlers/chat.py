@@ -20,10 +20,13 @@ from bot.handlers.generation import (
     unknown_chars_note,
     within_rate_limit,
 )
+from bot.lexicons import lexicon_for
 from bot.services import get_services
 from bot.text import render_html
+from models.generator import Completion, Generator
 
 VERSE_MAX_CHARS = 600  # the longest KJV verse (Esther 8:9) is 528 characters
+VERSE_CANDIDATES = 4  # /verse samples this many lines and shows the best (see choose_verse)
 SENTENCE_END = re.compile(r".*[.!?;:]")
 
 # (command, what it does) in the order /help and Telegram's command menu show them.
@@ -112,6 +115,18 @@ async def complete_and_reply(update: Update, context: ContextTypes.DEFAULT_TYPE,
         await message.reply_text(italic(" ".join(n for n in notes if n)), parse_mode=ParseMode.HTML)
 
 
+def choose_verse(completions: list[Completion], generator: Generator, max_unknown_words: int) -> int:
+    """The candidate to show: within POST_MAX_UNKNOWN_WORDS invented words (as posts are), then a
+    finished line, then the fewest invented words; the first such."""
+    lexicon = lexicon_for(generator) if max_unknown_words >= 0 else None
+
+    def rank(i: int) -> tuple:
+        unknown = len(lexicon.unknown(completions[i].text)) if lexicon is not None else 0
+        return unknown > max_unknown_words, completions[i].finish_reason != "stop", unknown, i
+
+    return min(range(len(completions)), key=rank)
+
+
 def verse_line(prefix: str, text: str, finished: bool) -> str:
     """`chapter:verse text` on one line; a verse cut off by the length limit ends at its last sentence."""
     line = (prefix + text).strip()
@@ -130,8 +145,11 @@ async def verse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     # Primed at a line start with a verse number, the model writes the rest of a verse line.
     prefix = f"{random.randint(1, 50)}:{random.randint(1, 40)} "
+    max_unknown = services.settings.post_max_unknown_words
     request = Request(update.effective_user, update.effective_chat, prefix, model_input=prefix,
-                      after_start_context=True, stop_at="\n", max_chars=VERSE_MAX_CHARS)
+                      after_start_context=True, stop_at="\n", max_chars=VERSE_MAX_CHARS,
+                      candidates=VERSE_CANDIDATES, pick=lambda found, generator: choose_verse(found, generator,
+                                                                                              max_unknown))
     try:
         async with typing(update.effective_chat):
             result = await generate(services, request)

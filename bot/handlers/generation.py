@@ -10,7 +10,7 @@ import asyncio
 import html
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
@@ -23,7 +23,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.worker import QueueFull
 from db import repositories as repo
-from models.generator import Completion
+from models.generator import Completion, Generator
 
 BUSY = "I'm busy with other people's requests right now. Please try again in a few seconds."
 TYPING_REFRESH_S = 4.5  # Telegram shows a chat action for 5 s
@@ -89,6 +89,10 @@ class Request:
     max_chars: int | None = None  # None: the user's length setting
     length_cap: int | None = None  # at most this many, whatever the user's length
     temperatures: tuple[float, ...] | None = None  # None: the user's; several: one completion each
+    # Sample `candidates` completions per temperature and keep the one `pick(completions, generator)`
+    # names (it runs in a thread); only that one is stored and returned (/verse).
+    candidates: int = 1
+    pick: Callable[[list[Completion], Generator], int] | None = None
 
 
 @dataclass
@@ -118,13 +122,18 @@ async def generate(services: Services, request: Request) -> Result:
     model_input = request.prompt if request.model_input is None else request.model_input
     if request.after_start_context:
         model_input = services.models.get(prefs.model).start_context + model_input
+    runs = tuple(t for t in temperatures for _ in range(request.candidates))
     try:
         completions = await asyncio.gather(*(
             services.worker.complete(model_input, max_chars=max_chars, temperature=t, model=prefs.model,
                                      stop_at=request.stop_at)
-            for t in temperatures))
+            for t in runs))
     except QueueFull:
         raise Refused(BUSY) from None
+    if request.pick is not None:
+        chosen = await asyncio.to_thread(request.pick, list(completions), services.models.get(prefs.model))
+        completions, runs = [completions[chosen]], (runs[chosen],)
+    temperatures = runs
     latency_ms = round((time.perf_counter() - started) * 1000)
 
     def record_completions(session: Session) -> None:

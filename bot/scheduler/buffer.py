@@ -37,6 +37,7 @@ class CandidateRules:
     max_chars: int
     temperature: float
     per_round: int  # K: samples generated per round
+    max_unknown_words: int = 0  # words not in the corpus a candidate may contain (< 0: any)
 
 
 @dataclass
@@ -151,7 +152,8 @@ class CandidateBuffer:
             text = completion.text.strip()
             verdict = rules.check_candidate(text, min_chars=self.rules.min_chars, max_chars=self.rules.max_chars,
                                             corpus=self.corpus, posted_before=seen,
-                                            finished=completion.finish_reason == "stop")
+                                            finished=completion.finish_reason == "stop",
+                                            max_unknown_words=self.rules.max_unknown_words)
             if verdict.ok:
                 seen.add(rules.normalise(text))
             verdicts.append((text, verdict))
@@ -215,7 +217,8 @@ class CandidateBuffer:
         keep, drop = [], []
         for generation_id, text in stored:
             verdict = rules.check_candidate(text, min_chars=self.rules.min_chars, max_chars=self.rules.max_chars,
-                                            corpus=self.corpus, posted_before=posted)
+                                            corpus=self.corpus, posted_before=posted,
+                                            max_unknown_words=self.rules.max_unknown_words)
             (keep if verdict.ok else drop).append((generation_id, text, verdict.reason))
         if drop:
             await self.database.run(

@@ -2,9 +2,10 @@
 
 A candidate must be a single, finished `chapter:verse text` line that ends a sentence (. ! or ?,
 optionally followed by a closing bracket or quote; a KJV verse ending in , ; or : reads as cut
-off when posted alone) and fits the length bounds. It must not copy the training corpus (no
-whole verse, and no 8-word or 40-character span found in it: we post new text, not memorised
-verses) and must not have been posted before.
+off when posted alone) and fits the length bounds. Every word in it must occur in the training
+corpus (POST_MAX_UNKNOWN_WORDS allows a few: a char-level model also invents words, "stretter",
+"solates"), yet it must not copy the corpus (no whole verse, and no 8-word or 40-character span
+found in it: we post new text, not memorised verses) and must not have been posted before.
 """
 
 from __future__ import annotations
@@ -24,6 +25,21 @@ class Verdict:
     reason: str | None = None  # why it was rejected
 
 
+class Lexicon:
+    """The words of a corpus, in lower case: a generated word outside it is an invented one."""
+
+    def __init__(self, words: list[str]):
+        self.words = frozenset(words)
+
+    @classmethod
+    def from_text(cls, text: str) -> Lexicon:
+        return cls(_words(text))
+
+    def unknown(self, text: str) -> list[str]:
+        """The words of `text` that never occur in the corpus, in order, each once."""
+        return list(dict.fromkeys(w for w in _words(text) if w not in self.words))
+
+
 class CorpusIndex:
     """Finds spans a text shares verbatim with the corpus, without indexing every position.
 
@@ -40,6 +56,7 @@ class CorpusIndex:
         k = span_chars // 2
         self._char_blocks = {hash(corpus_text[i : i + k]) for i in range(0, len(corpus_text) - k + 1, k)}
         words = _words(corpus_text)
+        self.lexicon = Lexicon(words)
         self._joined_words = " " + " ".join(words) + " "
         kw = span_words // 2
         self._word_blocks = {hash(" ".join(words[i : i + kw])) for i in range(0, len(words) - kw + 1, kw)}
@@ -73,9 +90,12 @@ def _words(text: str) -> list[str]:
 
 
 def check_candidate(text: str, *, min_chars: int, max_chars: int, corpus: CorpusIndex | None,
-                    posted_before: set[str] | frozenset[str] = frozenset(), finished: bool = True) -> Verdict:
+                    posted_before: set[str] | frozenset[str] = frozenset(), finished: bool = True,
+                    max_unknown_words: int = 0) -> Verdict:
     """Whether `text` may be posted. `finished` is False when the model was cut off at its length
-    limit before ending the line (the text may still happen to end in a full stop)."""
+    limit before ending the line (the text may still happen to end in a full stop). Without a
+    corpus (POST_CORPUS=none) neither the copy check nor the unknown-word check runs;
+    `max_unknown_words` < 0 turns the latter off."""
     line = text.strip()
     if not finished:
         return Verdict(False, f"too long: the line did not end within {max_chars} chars")
@@ -94,6 +114,10 @@ def check_candidate(text: str, *, min_chars: int, max_chars: int, corpus: Corpus
         return Verdict(False, "posted before")
     body = match.group(3)
     if corpus is not None:
+        unknown = corpus.lexicon.unknown(body) if max_unknown_words >= 0 else []
+        if max_unknown_words >= 0 and len(unknown) > max_unknown_words:
+            shown = ", ".join(repr(w) for w in unknown[:3])
+            return Verdict(False, f"words not in the corpus: {shown}")
         if normalise(line) in corpus.verses:
             return Verdict(False, "copies a corpus verse")
         copied = corpus.copied_words(body)

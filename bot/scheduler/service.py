@@ -151,7 +151,8 @@ def candidate_buffer(settings: Settings, worker: GenerationWorker, models: Model
                      size: int | None = None, record: bool = True) -> CandidateBuffer:
     """The candidate buffer the POST_* settings describe (`size` defaults to POST_BUFFER_SIZE)."""
     rules = CandidateRules(min_chars=settings.post_min_chars, max_chars=settings.post_max_chars,
-                           temperature=settings.post_temperature, per_round=settings.post_candidates)
+                           temperature=settings.post_temperature, per_round=settings.post_candidates,
+                           max_unknown_words=settings.post_max_unknown_words)
     return CandidateBuffer(worker, models, rules, size=settings.post_buffer_size if size is None else size,
                            corpus=None, model=settings.post_model or None, database=database, record=record)
 

@@ -105,3 +105,19 @@ async def test_verse_is_one_chapter_verse_line(start_bot, alice):
     [stored] = running_bot.prompts(ALICE)
     assert re.fullmatch(r"\d+:\d+ ", stored.text)
     await wait_until(lambda: running_bot.counts()["completions"] == 1, what="the stored completion")
+
+
+def test_verse_shows_a_candidate_without_invented_words(trained_run):
+    """/verse samples a few lines and shows the first one whose words are all the corpus's."""
+    from bot.handlers.chat import choose_verse
+    from models.generator import Completion, Generator
+
+    generator = Generator.load(trained_run)  # trained on the periodic "quick brown fox" corpus
+    found = [Completion("", "the quick brwn fox jumps", "stop"),
+             Completion("", "the quick brown fox jumps over", "length"),
+             Completion("", "the lazy dog jumps over the fox", "stop"),
+             Completion("", "the dog", "stop")]
+    assert choose_verse(found, generator, max_unknown_words=0) == 2  # finished and every word known
+    assert choose_verse(found[:2], generator, max_unknown_words=0) == 1  # unfinished beats an invented word
+    assert choose_verse(found[:2], generator, max_unknown_words=1) == 0  # one invented word allowed
+    assert choose_verse(found[:2], generator, max_unknown_words=-1) == 0  # no check: the first finished line

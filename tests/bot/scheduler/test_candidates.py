@@ -37,14 +37,17 @@ def test_memorised_verses_are_rejected(kjv, memorised):
 
 
 def test_copy_spans_are_exact_lengths():
-    corpus = CorpusIndex("1:1 alpha beta gamma delta epsilon zeta eta theta iota kappa.\n", span_chars=40, span_words=8)
+    # tiny corpora: the invented-word check (tested below) would reject every line, so it is off here
+    corpus = CorpusIndex("1:1 alpha beta gamma delta epsilon zeta eta theta iota kappa.\n", span_chars=40,
+                         span_words=8)
     seven = "2:2 alpha beta gamma delta epsilon zeta eta, and more."
     eight = "2:2 alpha beta gamma delta epsilon zeta eta theta, and more."
-    assert check(seven, corpus).ok
-    assert check(eight, corpus).reason == "copies the corpus (8 words: 'alpha beta gamma delta epsilon zeta eta theta')"
+    assert check(seven, corpus, max_unknown_words=-1).ok
+    assert (check(eight, corpus, max_unknown_words=-1).reason
+            == "copies the corpus (8 words: 'alpha beta gamma delta epsilon zeta eta theta')")
     chars = CorpusIndex("1:1 " + "abcdefghij" * 3 + "XYZ0123456789\n", span_chars=40, span_words=100)
-    assert check("3:3 q" + "abcdefghij" * 3 + "XYZ012345 q.", chars).ok  # 39 chars in common
-    verdict = check("3:3 q" + "abcdefghij" * 3 + "XYZ0123456 q.", chars)  # 40 chars in common
+    assert check("3:3 q" + "abcdefghij" * 3 + "XYZ012345 q.", chars, max_unknown_words=-1).ok  # 39 chars in common
+    verdict = check("3:3 q" + "abcdefghij" * 3 + "XYZ0123456 q.", chars, max_unknown_words=-1)  # 40 chars in common
     assert not verdict.ok and verdict.reason.startswith("copies the corpus (40 chars")
 
 
@@ -76,3 +79,20 @@ def test_posted_before_ignores_the_number_and_spacing():
 def test_score_prefers_fluent_lines_near_the_target_length():
     assert score("x" * 140, -1.0) > score("x" * 40, -1.0)
     assert score("x" * 140, -1.0) > score("x" * 140, -1.5)
+
+
+@pytest.mark.parametrize("invented", [
+    "24:3 And the lamb spake unto the stretter of stones, and the river was glad.",
+    "24:3 And the LORD solates the river of stones, and the lamb was glad.",
+])
+def test_a_verse_with_an_invented_word_is_rejected(kjv, invented):
+    verdict = check(invented, kjv)
+    assert not verdict.ok and verdict.reason.startswith("words not in the corpus")
+    assert ("stretter" in verdict.reason) or ("solates" in verdict.reason)
+    # POST_MAX_UNKNOWN_WORDS=1 lets one through; -1 turns the check off
+    assert check(invented, kjv, max_unknown_words=1).ok and check(invented, kjv, max_unknown_words=-1).ok
+
+
+def test_the_word_check_ignores_case_and_possessives(kjv):
+    assert kjv.lexicon.unknown("And the LORD's sheep, O Israel; the Lord's lamb.") == []
+    assert kjv.lexicon.unknown("sharied wickes and sharied") == ["sharied", "wickes"]
