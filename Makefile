@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint clean
+.PHONY: install run train test test-fast lint clean
 
 install: $(STAMP)
 
@@ -13,27 +13,30 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# `make run`: the bot on this machine, on SQLite (data/rnnbot.db). Without TELEGRAM_BOT_TOKEN (in the
+# `make run`: the bot on this machine, on SQLite (data/rnnbot.db), with the KJV model bundled in the
+# package (or your own, once `make train` has put one in runs/kjv). Without TELEGRAM_BOT_TOKEN (in the
 # environment or .env) it runs in the offline Telegram sandbox and prints the page's URL; with one,
-# it serves real Telegram. A model is trained into MODEL_DIR first if none is there (with a progress bar).
+# it serves real Telegram.
 MODEL_DIR ?= runs/kjv
-MODEL_CMD ?= $(VENV)/bin/rnnbot train --corpus kjv --run-dir $(MODEL_DIR) --max-minutes 5
+TRAIN_MINUTES ?= 5
 HAS_TOKEN := import sys; from bot.settings import Settings; sys.exit(not Settings().telegram_bot_token.get_secret_value())
 
 run: $(STAMP)
-	@if [ -f $(MODEL_DIR)/best.safetensors ]; then :; \
-	elif [ -f $(MODEL_DIR)/last.resume.pt ]; then \
-		echo "make run: finishing the interrupted training in $(MODEL_DIR)"; \
-		$(VENV)/bin/rnnbot train --resume $(MODEL_DIR) || exit $$?; \
-	else \
-		echo "make run: no model in $(MODEL_DIR) yet: training one (about 5 minutes, once)"; \
-		$(MODEL_CMD) || exit $$?; \
-	fi
 	@if $(PY) -c '$(HAS_TOKEN)' 2>/dev/null; then \
 		echo "make run: TELEGRAM_BOT_TOKEN is set: serving on Telegram (Ctrl+C stops)"; \
 		exec $(VENV)/bin/rnnbot serve; \
 	else \
 		exec $(VENV)/bin/rnnbot sandbox $(SANDBOX_ARGS); \
+	fi
+
+# `make train`: your own KJV model in runs/kjv (TRAIN_MINUTES, with a progress bar); an interrupted
+# training is resumed. `make run` serves it instead of the bundled model from then on.
+train: $(STAMP)
+	@if [ -f $(MODEL_DIR)/last.resume.pt ]; then \
+		echo "make train: continuing the run in $(MODEL_DIR)"; \
+		exec $(VENV)/bin/rnnbot train --resume $(MODEL_DIR); \
+	else \
+		exec $(VENV)/bin/rnnbot train --corpus kjv --run-dir $(MODEL_DIR) --max-minutes $(TRAIN_MINUTES); \
 	fi
 
 # pytest exits 5 when it collected nothing: that must never pass as green.

@@ -22,6 +22,7 @@ from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
 from db import repositories as repo
 from db.session import Database, database_errors
+from models.bundled import default_model
 from models.errors import RnnbotError
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,11 @@ def model_name(path: str | Path) -> str:
 
 
 def resolve_models(settings: Settings, database: Database) -> tuple[dict[str, str], str]:
-    """The checkpoints to serve: every active registry model plus MODEL_PATH, which is the default.
+    """The checkpoints to serve: every active registry model plus the default model.
 
-    MODEL_PATH wins over a registry entry of the same name (the operator's explicit choice). When
-    MODEL_PATH does not exist, the newest active registry model becomes the default.
+    The default is MODEL_PATH when set (it wins over a registry entry of the same name: the
+    operator's explicit choice; if it does not exist, the newest active registry model). Without
+    MODEL_PATH: a trained run in MODEL_RUN_DIR, else the bundled KJV model.
     """
     with database_errors(database.url), database.transaction() as session:
         active = [m for m in repo.list_models(session) if m.active]
@@ -76,15 +78,21 @@ def resolve_models(settings: Settings, database: Database) -> tuple[dict[str, st
         else:
             log.warning("registered model %r: %s does not exist; skipped", entry.name, entry.path)
     configured = settings.model_path
-    if configured and Path(configured).exists():
+    if not configured:
+        path, where = default_model(settings.model_run_dir)
+        default = model_name(path)
+        paths[default] = str(path)
+        log.info("MODEL_PATH is not set: the default model is %s", where)
+        return paths, default
+    if Path(configured).exists():
         default = model_name(configured)
         paths[default] = configured
         return paths, default
     newest = next((m.name for m in active if m.name in paths), None)
     if newest is None:
         raise ModelNotFound(f"no model to serve: MODEL_PATH={configured!r} does not exist and the model "
-                            "registry has no active checkpoint (train one with `rnnbot train`, or set "
-                            "MODEL_PATH to a run directory or .safetensors file)")
+                            "registry has no active checkpoint (train one with `rnnbot train`, set MODEL_PATH to "
+                            "a run directory or .safetensors file, or unset it to use the bundled model)")
     log.warning("MODEL_PATH=%r does not exist; serving the registry's newest active model %r", configured, newest)
     return paths, newest
 

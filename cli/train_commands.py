@@ -16,6 +16,8 @@ ENV_PREFIX = "RNNBOT_"
 RESUME_OVERRIDES = {"max_steps", "max_minutes", "stop_after", "eval_every", "log_every", "sample_chars",
                     "threads", "database_url"}
 STOP_WORDS = {"newline": "\n", "none": None}
+DEFAULT_CHECKPOINT_HELP = ("run directory (its best checkpoint) or checkpoint file "
+                           "(default: the trained run in runs/kjv, else the bundled KJV model)")
 
 
 def register(sub) -> None:
@@ -31,7 +33,7 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("sample", help="complete a prompt with a trained model")
-    p.add_argument("--checkpoint", required=True, help="run directory (its best checkpoint) or checkpoint file")
+    p.add_argument("--checkpoint", help=DEFAULT_CHECKPOINT_HELP)
     p.add_argument("--prime", default="", help="burn-in text the samples continue")
     p.add_argument("--temperature", type=float, default=0.8, help="0 = argmax; higher = more random")
     p.add_argument("--length", type=int, default=280, help="characters to sample at most")
@@ -43,11 +45,23 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_sample)
 
     p = sub.add_parser("eval", help="validation loss of a checkpoint on a corpus's validation split")
-    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    p.add_argument("--checkpoint", help=DEFAULT_CHECKPOINT_HELP)
     p.add_argument("--corpus", help="corpus (default: the one it was trained on)")
     p.add_argument("--book-names", action="store_true", help="KJV: prefix verses with their book name")
     p.add_argument("--val-fraction", type=float, help="default: the fraction used in training")
+    p.add_argument("--max-chars", type=int, help="evaluate only the first N characters of the validation split")
     p.set_defaults(handler=cmd_eval)
+
+
+def checkpoint_or_default(checkpoint: str | None) -> str:
+    """--checkpoint, else a trained run in runs/kjv, else the bundled model (said on stderr)."""
+    if checkpoint:
+        return checkpoint
+    from models.bundled import default_model
+
+    path, where = default_model()
+    print(f"rnnbot: no --checkpoint: using {where}", file=sys.stderr)
+    return str(path)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -100,7 +114,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.num < 1:
         raise RnnbotError(f"--num must be at least 1, got {args.num}")
     stop = STOP_WORDS.get(args.stop_at, args.stop_at)
-    generator = Generator.load(args.checkpoint)
+    generator = Generator.load(checkpoint_or_default(args.checkpoint))
     completions = generator.complete([args.prime] * args.num, max_chars=args.length, temperature=args.temperature,
                                      top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop_at=stop)
     if completions[0].unknown_chars:
@@ -120,18 +134,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from trainer.data import encode
     from trainer.evaluate import bits, estimate_loss
 
-    ckpt = load_checkpoint(args.checkpoint)
+    if args.max_chars is not None and args.max_chars < 2:
+        raise RnnbotError(f"--max-chars must be at least 2, got {args.max_chars}")
+    ckpt = load_checkpoint(checkpoint_or_default(args.checkpoint))
     corpus_name = args.corpus or ckpt.corpus
     if not corpus_name:
         raise RnnbotError("this checkpoint does not name its corpus: pass --corpus")
     corpus = load_corpus(corpus_name, args.book_names)
     fraction = args.val_fraction or ckpt.extra.get("val_fraction", 0.1)
     _, val_text = corpus.split(fraction)
+    scope = f"last {fraction:g}"
+    if args.max_chars is not None and args.max_chars < len(val_text):
+        val_text, scope = val_text[: args.max_chars], f"first {args.max_chars:,} chars of the last {fraction:g}"
     unknown = ckpt.vocab.unknown_chars(val_text)
     if unknown:
         print(f"rnnbot: warning: {len(unknown)} validation characters are outside the model's vocabulary",
               file=sys.stderr)
     nats = estimate_loss(ckpt.build_model(), encode(ckpt.vocab, val_text))
-    print(f"{ckpt.path} on {corpus.name} validation ({len(val_text):,} chars, last {fraction:g}): "
+    print(f"{ckpt.path} on {corpus.name} validation ({len(val_text):,} chars, {scope}): "
           f"{nats:.4f} nats/char, {bits(nats):.4f} bits/char")
     return 0
