@@ -65,9 +65,11 @@ COPY --from=build /opt/venv /opt/venv
 
 WORKDIR /data
 USER 10001:10001
-# /data: the SQLite database, the post schedule and (unless MODEL_PATH points elsewhere) the model.
+# /data: the SQLite database and (unless MODEL_PATH points elsewhere) the model, when the image runs
+# on its own (`docker run -v rnnbot-data:/data`). Not declared a VOLUME: under compose (PostgreSQL,
+# the model in /models) nothing is written there, and a declared volume would leave an anonymous
+# volume behind for every container that mounts nothing there.
 # /models exists (owned by rnnbot) so a named volume mounted there is writable by the trainer.
-VOLUME ["/data"]
 # 8090: the health endpoint; 8443: the webhook server in webhook mode (WEBHOOK_URL)
 EXPOSE 8090 8443
 
