@@ -51,8 +51,8 @@ rootfs_tarball() {
     fi
     command -v debootstrap >/dev/null || {
         log "rootfs: installing debootstrap"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null \
-            || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null; }
+        DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -q debootstrap >/dev/null \
+            || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -q debootstrap >/dev/null; }
     }
     mkdir -p "$CACHE_DIR"
     local dir="$CACHE_DIR/rootfs.tmp" t0=$SECONDS

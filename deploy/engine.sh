@@ -49,7 +49,7 @@ install_engine() {
         return 0
     fi
     log "engine: installing Debian's docker.io"
-    export DEBIAN_FRONTEND=noninteractive
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
     apt-get install -y -q --no-install-recommends docker.io iptables >/dev/null \
         || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends docker.io iptables >/dev/null; }
     log "engine: $(dockerd --version)"

@@ -9,6 +9,10 @@ CACHE_DIR="${RNNBOT_DEPLOY_CACHE:-/var/cache/rnnbot-deploy}"
 STATE_DIR="${RNNBOT_DEPLOY_STATE:-/run/rnnbot-deploy}"
 LOG_DIR="${RNNBOT_DEPLOY_LOGS:-/var/log/rnnbot-deploy}"
 
+# a command that fails under `set -e` says where (functions and subshells too: -E)
+set -E
+trap 'log "failed (exit $?) at ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND"' ERR
+
 log() { printf '[deploy %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 

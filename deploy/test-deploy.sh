@@ -25,7 +25,6 @@ cd "$REPO_ROOT"
 
 PROJECT=rnnbot-test
 HEALTH_TIMEOUT_S=${RNNBOT_DEPLOY_HEALTH_TIMEOUT_S:-240}
-STOP_TIMEOUT_S=60
 CHANNEL=@rnnbot_verses
 # the sandbox's built-in token (bot.sandbox.server.DEFAULT_TOKEN): not a secret
 SANDBOX_TOKEN=7000000001:sandbox-token-not-a-secret
@@ -124,10 +123,10 @@ tiny_model() {
 
 torch_wheel() {
     local cached
-    cached=$(find "$CACHE_DIR/wheels" -maxdepth 1 -name "torch-$TORCH_PIN+cpu-*.whl" 2>/dev/null | head -1)
+    mkdir -p "$CACHE_DIR/wheels"
+    cached=$(find "$CACHE_DIR/wheels" -maxdepth 1 -name "torch-$TORCH_PIN+cpu-*.whl" | head -1)
     if [ -z "$cached" ]; then
         [ -x .venv/bin/pip ] || die "no .venv/bin/pip: run make install"
-        mkdir -p "$CACHE_DIR/wheels"
         .venv/bin/pip download -q "torch==$TORCH_PIN" --no-deps -d "$CACHE_DIR/wheels" \
             || log "inputs: no local torch wheel: the build uses PyTorch's CPU index"
         cached=$(find "$CACHE_DIR/wheels" -maxdepth 1 -name "torch-$TORCH_PIN+cpu-*.whl" | head -1)
@@ -169,7 +168,7 @@ build() {
         tail -40 "$LOG_DIR/build.log" >&2
         die "docker compose build failed (log: $LOG_DIR/build.log)"
     fi
-    grep -i 'warn' "$LOG_DIR/build.log" | sed 's/^/  build: /' >&2 || true
+    grep -E 'level=warning|WARNING' "$LOG_DIR/build.log" | sed 's/^/  build: /' >&2 || true
     after=$(docker image inspect -f '{{.Id}}' rnnbot:test)
     log "build: rnnbot:test $(docker image inspect -f '{{.Size}}' rnnbot:test | awk '{printf "%.2f GB", $1/1e9}')$([ "$before" = "$after" ] && echo ', unchanged (cached)')"
     # the image it replaced, now untagged
@@ -211,7 +210,10 @@ wait_ready() {
         for service in db sandbox bot scheduler; do
             read -r s restarts < <(state "$service")
             case "$s" in
-                exited|dead|unhealthy) die "$service is $s" ;;
+                exited|dead|unhealthy)
+                    docker inspect -f '{{if .State.Health}}{{range .State.Health.Log}}{{.ExitCode}}: {{.Output}}{{end}}{{end}}' \
+                        "$(compose ps -aq "$service")" 2>/dev/null | tail -5 | sed "s/^/  $service health: /" >&2
+                    die "$service is $s" ;;
             esac
             [ "${restarts:-0}" -eq 0 ] || die "$service restarted ($restarts times)"
             if [ "$s" = healthy ] || { [ "$service" = scheduler ] && [ "$s" = running ] && scheduler_running; }; then
@@ -278,18 +280,19 @@ stop_all() {
         name=$(docker inspect -f '{{.Name}}' "$id")
         name=${name#/}
         # as each container stops (before down removes it): its exit code, and its log for a failure
-        ( docker wait "$id" >"$TMP/exit.$name" 2>&1 || true ) &
+        ( t=$SECONDS; rc=$(docker wait "$id" 2>&1) || true; echo "$rc $((SECONDS - t))" >"$TMP/exit.$name" ) &
         ( docker logs -f -n 30 "$id" >"$TMP/log.$name" 2>&1 || true ) &
     done
     local t0=$SECONDS
-    compose down --timeout "$STOP_TIMEOUT_S" "$@" >"$LOG_DIR/down.log" 2>&1 \
+    # no --timeout: each service's stop_grace_period applies, as in production
+    compose down "$@" >"$LOG_DIR/down.log" 2>&1 \
         || { cat "$LOG_DIR/down.log" >&2; die "docker compose down failed"; }
     wait
     log "down: took $((SECONDS - t0)) s"
     for f in "$TMP"/exit.*; do
-        rc=$(tr -d '\n' <"$f")
+        read -r rc took <"$f"
         name=${f##*/exit.}
-        log "down: $name exited $rc"
+        log "down: $name exited $rc after ${took} s"
         if [ "$rc" != 0 ]; then
             failed=1
             sed "s/^/  $name: /" "$TMP/log.$name" >&2
