@@ -292,7 +292,7 @@ stop_all() {
     for f in "$TMP"/exit.*; do
         read -r rc took <"$f"
         name=${f##*/exit.}
-        log "down: $name exited $rc after ${took} s"
+        log "down: $name exited $rc, ${took} s into the down"
         if [ "$rc" != 0 ]; then
             failed=1
             sed "s/^/  $name: /" "$TMP/log.$name" >&2
