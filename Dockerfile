@@ -1,6 +1,9 @@
 # rnnbot: one image for the bot (default), the scheduler, migrations and training.
 #   docker build -t rnnbot .
 #   docker run --env-file .env -v rnnbot-data:/data rnnbot            # rnnbot serve, SQLite in /data
+# Offline (PyTorch's index unreachable): put the torch wheel in a directory of the build context
+#   pip download torch==2.13.0 --no-deps -d deploy/wheels
+#   docker build --build-arg TORCH_WHEELS=deploy/wheels -t rnnbot .    # (make test-deploy does this)
 # Lint: hadolint --failure-threshold warning Dockerfile (tests/deploy/test_docker_files.py runs it).
 
 # ---- build: a virtualenv holding CPU PyTorch and the project ----
@@ -11,14 +14,33 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# CPU-only PyTorch from PyTorch's own index, in its own layer (it rarely changes): the default
-# index's wheel pulls several GB of CUDA libraries. The version matches pyproject.toml's pin.
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# CPU-only PyTorch, in its own layer (it rarely changes): the default index's wheel pulls several GB
+# of CUDA libraries. The version matches pyproject.toml's pin. From PyTorch's CPU index, or with
+# TORCH_WHEELS=DIR (a directory in the build context) from the CPU wheel there (+cpu: only that
+# wheel matches, never PyPI's CUDA build) and its dependencies from PyPI.
+# deploy/wheels holds only a README unless a wheel is put there, so the default build copies nothing.
+ARG TORCH_WHEELS=""
+COPY ${TORCH_WHEELS:-deploy/wheels}/ /tmp/torch-wheels/
+RUN if [ -n "$TORCH_WHEELS" ]; then \
+        pip install --no-cache-dir --find-links /tmp/torch-wheels "torch==2.13.0+cpu" ; \
+    else \
+        pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu ; \
+    fi \
+    && rm -rf /tmp/torch-wheels
 
+# The other dependencies, from pyproject.toml alone: a change to the code does not reinstall them.
+# [project].dependencies (torch's pin is already satisfied) and the build backend [build-system].requires.
 WORKDIR /src
-# .dockerignore keeps out the virtualenv, runs, data, tests and any .env
+COPY pyproject.toml ./
+RUN python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); print(*p["project"]["dependencies"], *p["build-system"]["requires"], sep="\n")' > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# The project itself. .dockerignore keeps out the virtualenv, runs, data, tests and any .env.
+# No build isolation: the backend is installed above; no index is needed for this step.
 COPY . .
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir --no-build-isolation --no-deps . \
+    && pip check \
     && python -c "import torch; assert not torch.cuda.is_available() and torch.__version__.endswith('+cpu')"
 
 # ---- runtime: the virtualenv on a clean slim image, run as a non-root user ----
@@ -43,9 +65,11 @@ COPY --from=build /opt/venv /opt/venv
 
 WORKDIR /data
 USER 10001:10001
-# /data: the SQLite database, the post schedule and (unless MODEL_PATH points elsewhere) the model.
+# /data: the SQLite database and (unless MODEL_PATH points elsewhere) the model, when the image runs
+# on its own (`docker run -v rnnbot-data:/data`). Not declared a VOLUME: under compose (PostgreSQL,
+# the model in /models) nothing is written there, and a declared volume would leave an anonymous
+# volume behind for every container that mounts nothing there.
 # /models exists (owned by rnnbot) so a named volume mounted there is writable by the trainer.
-VOLUME ["/data"]
 # 8090: the health endpoint; 8443: the webhook server in webhook mode (WEBHOOK_URL)
 EXPOSE 8090 8443
 

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run train test test-fast lint clean
+.PHONY: install run train test test-fast test-deploy lint clean
 
 install: $(STAMP)
 
@@ -51,6 +51,12 @@ test-fast: $(STAMP)
 # ruff, configured in pyproject.toml; CI runs it before the tests.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# `make test-deploy`: the compose stack built and run for real with Docker (as root, Debian): the
+# engine (started and stopped again if none runs), the base images (local stand-ins where no
+# registry answers), the image, up, healthy, down with exit codes 0, data surviving. See deploy/.
+test-deploy: $(STAMP)
+	deploy/test-deploy.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

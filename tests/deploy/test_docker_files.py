@@ -125,8 +125,12 @@ def test_services_are_wired_as_documented(env_file):
         assert any(model_path.startswith(target + "/") and read.get(source) == target
                    for source, target in written.items())
 
+    # one image, built once: only bot builds it; the others use it and never try to pull it
     for service in (bot, scheduler, trainer):
-        assert service["image"] == "rnnbot:latest" and service["build"]["dockerfile"] == "Dockerfile"
+        assert service["image"] == "rnnbot:latest"
+    assert bot["build"]["dockerfile"] == "Dockerfile"
+    for service in (scheduler, trainer):
+        assert "build" not in service and service["pull_policy"] == "never"
 
 
 def test_secrets_reach_the_services_from_dot_env(tmp_path):
@@ -177,7 +181,8 @@ def test_dockerfile_is_slim_stages_with_cpu_torch_and_a_non_root_user():
     user = re.findall(r"^USER (\S+)", text, re.MULTILINE)
     assert user and user[-1].split(":")[0] not in ("0", "root")
     assert re.search(r"^HEALTHCHECK .*\n?.*bot\.health", text, re.MULTILINE)
-    assert 'VOLUME ["/data"]' in text
+    # a declared VOLUME would leave an anonymous volume behind for every container not mounting it
+    assert not re.search(r"^VOLUME", text, re.MULTILINE)
     assert text.rstrip().endswith('CMD ["rnnbot", "serve"]')
 
 
