@@ -190,5 +190,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
             # block=False: a post may wait on flood control; other updates need not wait with it.
             CommandHandler("post_now", schedule.post_now_command, block=False),
         ])
+    # Last: any other command. In a private chat it gets a pointer to /help; groups stay quiet.
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE,
+                                           chat.unknown_command))
     application.add_error_handler(on_error)
     return application
