@@ -153,6 +153,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         services = create_services(settings)
     builder = (ApplicationBuilder().token(token)
                .concurrent_updates(True)  # one user's slow completion must not hold up the others
+               .job_queue(None)  # unused: posting has its own scheduler (bot/scheduler/service.py)
                .rate_limiter(AIORateLimiter(max_retries=FLOOD_RETRIES))
                .post_init(on_startup).post_stop(on_stop).post_shutdown(on_shutdown))
     if base_url:
