@@ -116,6 +116,7 @@ def cmd_find(args: argparse.Namespace) -> int:
     from neurons.find import find_cells, save_findings
     from neurons.gallery import write_gallery
     from neurons.heldout import held_out_text
+    from trainer.progress import TaskProgress
 
     if args.streams < 1:
         raise RnnbotError(f"--streams must be at least 1, got {args.streams}")
@@ -123,7 +124,9 @@ def cmd_find(args: argparse.Namespace) -> int:
     if args.value:
         check_value(args.value, generator.model.is_lstm)
     text, source, code = held_out_text(generator.checkpoint, args.corpus, args.chars, args.features)
-    findings, acts, feats = find_cells(generator, text, code, args.value, args.streams, source)
+    with TaskProgress(len(text), "reading the text", "chars") as progress:
+        findings, acts, feats = find_cells(generator, text, code, args.value, args.streams, source,
+                                           on_progress=progress.update)
     print(f"{generator.name} on {source}; cell value {findings.value}")
     print(f"{'feature':<15} {'layer':>5} {'cell':>5} {'correlation':>12}  meaning")
     for res in findings.results:

@@ -86,11 +86,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg = cfg.with_changes(max_minutes=5.0)
         trainer = Trainer.start(cfg)
     result = trainer.run()
+    if result.step == 0 and result.status == "finished":  # the budget ran out first: no model to keep
+        raise RnnbotError(" ".join(result.notes) or "no training steps")
     val = ("-" if result.val_loss is None
            else f"{result.val_loss:.4f} nats/char ({result.val_loss / math.log(2):.4f} bits/char)")
     if trainer.dist.is_main:  # under torchrun, one summary line (rank 0 evaluated and wrote the files)
         print(f"{result.status} at step {result.step} after {result.elapsed_s:.0f}s; val {val}; "
               f"checkpoints in {trainer.files.root}")
+        for note in result.notes:
+            print(note)
     return 0 if result.status != "interrupted" else 130
 
 
@@ -119,6 +123,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from trainer.corpora import load_corpus
     from trainer.data import encode
     from trainer.evaluate import bits, estimate_loss
+    from trainer.progress import TaskProgress
 
     ckpt = load_checkpoint(args.checkpoint)
     corpus_name = args.corpus or ckpt.corpus
@@ -131,7 +136,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if unknown:
         print(f"rnnbot: warning: {len(unknown)} validation characters are outside the model's vocabulary",
               file=sys.stderr)
-    nats = estimate_loss(ckpt.build_model(), encode(ckpt.vocab, val_text))
+    ids = encode(ckpt.vocab, val_text)
+    with TaskProgress(len(ids) - 1, "evaluating", "chars") as progress:
+        nats = estimate_loss(ckpt.build_model(), ids, on_progress=progress.update)
     print(f"{ckpt.path} on {corpus.name} validation ({len(val_text):,} chars, last {fraction:g}): "
           f"{nats:.4f} nats/char, {bits(nats):.4f} bits/char")
     return 0

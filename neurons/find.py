@@ -129,14 +129,14 @@ def load_findings(checkpoint_path: Path, step: int) -> Findings | None:
 
 
 def find_cells(generator, text: str, code: bool = False, value: str | None = None, streams: int = 32,
-               source: str = "text"):
+               source: str = "text", on_progress=None):
     """Record `text` (as parallel streams), compute its features and rank the cells.
-    Returns (Findings, Activations, features)."""
+    Returns (Findings, Activations, features). `on_progress(n)`: characters read so far."""
     from neurons import features as feature_mod
     from neurons.activations import default_value, record
 
     value = value or default_value(generator)
-    acts = record(generator, text, streams=streams)
+    acts = record(generator, text, streams=streams, on_progress=on_progress)
     feats = feature_mod.compute(acts.text, code)
     results = rank_cells(acts.values(value), feats)
     ckpt = generator.checkpoint

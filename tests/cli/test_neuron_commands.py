@@ -66,7 +66,8 @@ def test_find_prints_the_table_writes_the_gallery_and_remembers_the_cell(run_cop
     # measure on a fresh file to show any text works.
     assert main(["neurons", "find", "--checkpoint", str(run_copy), "--corpus", str(held_out),
                  "--streams", "4", "--out", str(tmp_path / "gallery")]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert f"reading the text: {len(held_out.read_text(encoding='utf-8')):,} chars…" in err  # progress
     row = next(line for line in out.splitlines() if line.startswith("in_quotes"))
     assert abs(float(row.split()[3])) >= 0.9
     assert "most interpretable:" in out and "(in_quotes)" in out
