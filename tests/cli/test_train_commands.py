@@ -5,16 +5,21 @@ import re
 
 import pytest
 
-from tests.helpers import assert_clean_error, run_cli
+from tests.helpers import ROOT, assert_clean_error, run_cli
 
 
-def test_prepare_prints_size_and_vocabulary(tmp_path):
+def test_prepare_prints_what_the_readme_shows(tmp_path):
     out = tmp_path / "kjv.txt"
     proc = run_cli("prepare", "--corpus", "kjv", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "characters: 4,303,159" in proc.stdout
-    assert "vocabulary: 75 distinct characters" in proc.stdout
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "kjv: 4,303,159 characters, 31,103 lines, 75 distinct characters (+1 unknown symbol)"
+    assert lines[-1] == f"written to {out}"
     assert out.read_text(encoding="utf-8").startswith("1:1 In the beginning God created")
+    # The README's tour shows the output under the command, as "#   " lines.
+    tour = (ROOT / "README.md").read_text(encoding="utf-8").split("rnnbot prepare --corpus kjv\n", 1)[1]
+    shown = [line.removeprefix("#   ") for line in tour.splitlines()[:2]]
+    assert shown == lines[:2]
 
 
 def test_train_sample_eval_round_trip(tmp_path, periodic_corpus):
