@@ -262,6 +262,7 @@ class Trainer:
             self.save(is_best=False)
             log.info("%s at step %d; continue with: rnnbot train --resume %s", status, self.step, cfg.run_dir)
         bar.close()
+        self.bar = self.lines = None
         result = TrainResult(self.step, self.last_val, None if math.isinf(self.best_val) else self.best_val,
                              self.elapsed, status, [n for n in notes if n])
         for obs in self.observers:
