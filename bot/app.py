@@ -153,6 +153,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         services = create_services(settings)
     builder = (ApplicationBuilder().token(token)
                .concurrent_updates(True)  # one user's slow completion must not hold up the others
+               .job_queue(None)  # unused: posting has its own scheduler (bot/scheduler/service.py)
                .rate_limiter(AIORateLimiter(max_retries=FLOOD_RETRIES))
                .post_init(on_startup).post_stop(on_stop).post_shutdown(on_shutdown))
     if base_url:
@@ -190,5 +191,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
             # block=False: a post may wait on flood control; other updates need not wait with it.
             CommandHandler("post_now", schedule.post_now_command, block=False),
         ])
+    # Last: any other command. In a private chat it gets a pointer to /help; groups stay quiet.
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE,
+                                           chat.unknown_command))
     application.add_error_handler(on_error)
     return application

@@ -14,6 +14,7 @@ from models.errors import RnnbotError
 log = logging.getLogger(__name__)
 
 SANDBOX_CHANNEL = "@rnnbot_verses"  # the sandbox's default channel
+SANDBOX_CHATS = "data/sandbox-chats.json"  # beside make run's data/rnnbot.db
 
 
 def register(sub) -> None:
@@ -28,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port of the page and the Bot API (default: 8080; "
                                                           "0 picks a free one)")
+    p.add_argument("--chats-file", default=SANDBOX_CHATS, metavar="PATH",
+                   help=f"keep the page's users, chats and messages here across restarts (default: {SANDBOX_CHATS}; "
+                        "'' keeps them in memory only)")
     p.set_defaults(handler=cmd_sandbox)
 
 
@@ -129,8 +133,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
                     settings.model_copy(update={"telegram_api_base_url": server.bot_api_base_url}), services)
                 async with running(application):
                     admins = ", ".join(map(str, sorted(settings.admin_user_ids)))
+                    chats = f"chats kept in {args.chats_file}" if args.chats_file else "chats in memory only"
                     print(f"Telegram sandbox with @{application.bot.username}: open {server.url}\n"
-                          f"  admin user ids: {admins}; database: {safe_url(settings.database_url)}\n"
+                          f"  admin user ids: {admins}; database: {safe_url(settings.database_url)}; {chats}\n"
                           "  Ctrl+C stops.", flush=True)
                     await stop.wait()
             finally:
@@ -141,7 +146,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             bot_task = asyncio.create_task(bot(server))
 
         try:
-            await run_sandbox(args.host, args.port, token=DEFAULT_TOKEN, on_ready=on_ready, stop=stop_sandbox)
+            await run_sandbox(args.host, args.port, token=DEFAULT_TOKEN, on_ready=on_ready, stop=stop_sandbox,
+                              chats_file=args.chats_file or None)
         except OSError as exc:
             raise RnnbotError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
         if bot_task is not None:

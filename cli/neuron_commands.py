@@ -53,23 +53,24 @@ def _read_text(args: argparse.Namespace) -> str:
         raise RnnbotError(f"{args.text}: cannot read ({exc.strerror})") from None
 
 
-def _choose_cell(args: argparse.Namespace, generator) -> tuple[int, int, str]:
-    """(layer, cell, why): the flags, or the cell that `neurons find` saved for this checkpoint."""
-    from neurons.choose import showcase_cell
+def _saved_findings(args: argparse.Namespace, generator):
+    """None when --layer and --cell name the cell; else what `neurons find` saved for this checkpoint."""
+    from neurons.choose import model_findings
 
     if args.layer is not None and args.cell is not None:
-        return args.layer, args.cell, ""
+        return None
     if args.layer is not None or args.cell is not None:
-        raise RnnbotError("pass both --layer and --cell (or neither, for the cell `neurons find` chose)")
-    cell = showcase_cell(generator)
-    if cell is None:
+        raise RnnbotError("pass both --layer and --cell (or neither, for a cell `neurons find` chose)")
+    findings = model_findings(generator)
+    if findings is None:
         raise RnnbotError("pass --layer and --cell, or run `rnnbot neurons find` on this checkpoint first")
-    return cell.layer, cell.cell, cell.about
+    return findings
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from models.generator import Generator
     from neurons.activations import check_cell, check_value, default_value, record
+    from neurons.choose import cell_for_text
     from neurons.png import render_png
     from neurons.render import show_page
 
@@ -82,20 +83,25 @@ def cmd_show(args: argparse.Namespace) -> int:
     cfg = generator.model.config
     value = args.value or default_value(generator)
     check_value(value, generator.model.is_lstm)
-    layer, cell, why = _choose_cell(args, generator)
-    check_cell(layer, cell, cfg.layers, cfg.hidden)
+    findings = _saved_findings(args, generator)
+    if findings is None:
+        check_cell(args.layer, args.cell, cfg.layers, cfg.hidden)
     unknown = generator.vocab.unknown_chars(text)
     if unknown:
         shown = ", ".join(repr(c) for c in unknown[:10])
         print(f"rnnbot: warning: the model has never seen {shown}; read as unknown", file=sys.stderr)
 
     acts = record(generator, text, top_k=5 if args.top5 else 0)
+    layer, cell, why = args.layer, args.cell, ""
+    if findings is not None:  # the saved cell that tracks something in this text
+        chosen = cell_for_text(findings, acts, findings.value)
+        layer, cell, why = chosen.layer, chosen.cell, chosen.about
     values = acts.cell(layer, cell, value)
     top = (acts.top_ids, acts.top_probs, generator.vocab.chars) if args.top5 else None
     title = f"layer {layer}, cell {cell} ({value})"
     caption = f"{generator.name}, step {generator.checkpoint.step}"
     if why:
-        caption += f"; chosen by neurons find: {why}"
+        caption += f"; chosen for this text among the cells neurons find saved: {why}"
     prefix = Path(args.out)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     html_path, png_path = Path(f"{prefix}.html"), Path(f"{prefix}.png")
@@ -116,6 +122,7 @@ def cmd_find(args: argparse.Namespace) -> int:
     from neurons.find import find_cells, save_findings
     from neurons.gallery import write_gallery
     from neurons.heldout import held_out_text
+    from trainer.progress import TaskProgress
 
     if args.streams < 1:
         raise RnnbotError(f"--streams must be at least 1, got {args.streams}")
@@ -123,7 +130,9 @@ def cmd_find(args: argparse.Namespace) -> int:
     if args.value:
         check_value(args.value, generator.model.is_lstm)
     text, source, code = held_out_text(generator.checkpoint, args.corpus, args.chars, args.features)
-    findings, acts, feats = find_cells(generator, text, code, args.value, args.streams, source)
+    with TaskProgress(len(text), "reading the text", "chars") as progress:
+        findings, acts, feats = find_cells(generator, text, code, args.value, args.streams, source,
+                                           on_progress=progress.update)
     print(f"{generator.name} on {source}; cell value {findings.value}")
     print(f"{'feature':<15} {'layer':>5} {'cell':>5} {'correlation':>12}  meaning")
     for res in findings.results:

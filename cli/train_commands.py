@@ -73,11 +73,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(corpus.text, encoding="utf-8")
-    print(f"corpus: {corpus.name}")
-    print(f"characters: {len(corpus.text):,}")
-    print(f"lines: {corpus.text.count(chr(10)):,}")
-    print(f"vocabulary: {len(vocab) - 1} distinct characters (+1 unknown symbol)")
-    print("".join(vocab.chars[1:]).encode("unicode_escape").decode("ascii"))
+    # The README's tour shows these two lines; a test keeps them the same.
+    print(f"{corpus.name}: {len(corpus.text):,} characters, {corpus.text.count(chr(10)):,} lines, "
+          f"{len(vocab) - 1} distinct characters (+1 unknown symbol)")
+    print("vocabulary: " + "".join(vocab.chars[1:]).encode("unicode_escape").decode("ascii"))
     if args.out:
         print(f"written to {args.out}")
     return 0
@@ -100,11 +99,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg = cfg.with_changes(max_minutes=5.0)
         trainer = Trainer.start(cfg)
     result = trainer.run()
+    if result.step == 0 and result.status == "finished":  # the budget ran out first: no model to keep
+        raise RnnbotError(" ".join(result.notes) or "no training steps")
     val = ("-" if result.val_loss is None
            else f"{result.val_loss:.4f} nats/char ({result.val_loss / math.log(2):.4f} bits/char)")
     if trainer.dist.is_main:  # under torchrun, one summary line (rank 0 evaluated and wrote the files)
         print(f"{result.status} at step {result.step} after {result.elapsed_s:.0f}s; val {val}; "
               f"checkpoints in {trainer.files.root}")
+        for note in result.notes:
+            print(note)
     return 0 if result.status != "interrupted" else 130
 
 
@@ -133,6 +136,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from trainer.corpora import load_corpus
     from trainer.data import encode
     from trainer.evaluate import bits, estimate_loss
+    from trainer.progress import TaskProgress
 
     if args.max_chars is not None and args.max_chars < 2:
         raise RnnbotError(f"--max-chars must be at least 2, got {args.max_chars}")
@@ -150,7 +154,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if unknown:
         print(f"rnnbot: warning: {len(unknown)} validation characters are outside the model's vocabulary",
               file=sys.stderr)
-    nats = estimate_loss(ckpt.build_model(), encode(ckpt.vocab, val_text))
+    ids = encode(ckpt.vocab, val_text)
+    with TaskProgress(len(ids) - 1, "evaluating", "chars") as progress:
+        nats = estimate_loss(ckpt.build_model(), ids, on_progress=progress.update)
     print(f"{ckpt.path} on {corpus.name} validation ({len(val_text):,} chars, {scope}): "
           f"{nats:.4f} nats/char, {bits(nats):.4f} bits/char")
     return 0

@@ -9,6 +9,7 @@ state, as a prompt would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,12 +74,14 @@ def check_cell(layer: int, cell: int, layers: int, hidden: int) -> None:
 
 
 @torch.inference_mode()
-def record(generator: Generator, text: str, streams: int = 1, top_k: int = 0) -> Activations:
+def record(generator: Generator, text: str, streams: int = 1, top_k: int = 0,
+           on_progress: Callable[[int], None] | None = None) -> Activations:
     """Read `text` from the zero state and record each layer's h (and tanh(c)) after every char.
 
     With streams > 1 the text is cut into that many equal contiguous slices read side by side
     (each from the zero state; a tail shorter than a slice is dropped). top_k > 0 also keeps the
-    k likeliest next characters after each character.
+    k likeliest next characters after each character. `on_progress(n)` hears how many characters
+    are read so far.
     """
     if not text:
         raise RnnbotError("the text is empty")
@@ -101,6 +104,10 @@ def record(generator: Generator, text: str, streams: int = 1, top_k: int = 0) ->
         if k:
             logits[:, 0] = float("-inf")  # generation never emits the unknown symbol
             top_probs[t], top_ids[t] = torch.softmax(logits, -1).topk(k, -1)
+        if on_progress is not None and (t + 1) % 64 == 0:
+            on_progress((t + 1) * streams)
+    if on_progress is not None:
+        on_progress(steps * streams)
 
     def by_char(a: torch.Tensor | None, stream_dim: int) -> np.ndarray | None:
         # (steps, ..., streams, ...) -> (streams * steps, ...): slice s's characters in order.

@@ -46,12 +46,7 @@ class Findings:
 
     def showcase(self) -> FeatureResult | None:
         """The most interpretable cell: the strongest that tracks something needing memory."""
-        if not self.results:
-            return None
-        strongest = max(self.results, key=lambda r: abs(r.best.correlation))
-        memory = [r for r in self.results if r.feature not in INPUT_DRIVEN
-                  and abs(r.best.correlation) >= SHOWCASE_MIN]
-        return max(memory, key=lambda r: abs(r.best.correlation)) if memory else strongest
+        return most_interpretable(self.results)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -62,6 +57,16 @@ class Findings:
                    for r in data["results"]]
         return cls(data["checkpoint"], int(data["step"]), data["value"], data["source"], int(data["chars"]),
                    results)
+
+
+def most_interpretable(results: list[FeatureResult]) -> FeatureResult | None:
+    """The strongest result whose feature needs memory (|correlation| >= SHOWCASE_MIN), else the
+    strongest of all; None for none."""
+    if not results:
+        return None
+    strongest = max(results, key=lambda r: abs(r.best.correlation))
+    memory = [r for r in results if r.feature not in INPUT_DRIVEN and abs(r.best.correlation) >= SHOWCASE_MIN]
+    return max(memory, key=lambda r: abs(r.best.correlation)) if memory else strongest
 
 
 def pearson(acts: np.ndarray, feats: np.ndarray, chunk: int = 16384) -> np.ndarray:
@@ -129,14 +134,14 @@ def load_findings(checkpoint_path: Path, step: int) -> Findings | None:
 
 
 def find_cells(generator, text: str, code: bool = False, value: str | None = None, streams: int = 32,
-               source: str = "text"):
+               source: str = "text", on_progress=None):
     """Record `text` (as parallel streams), compute its features and rank the cells.
-    Returns (Findings, Activations, features)."""
+    Returns (Findings, Activations, features). `on_progress(n)`: characters read so far."""
     from neurons import features as feature_mod
     from neurons.activations import default_value, record
 
     value = value or default_value(generator)
-    acts = record(generator, text, streams=streams)
+    acts = record(generator, text, streams=streams, on_progress=on_progress)
     feats = feature_mod.compute(acts.text, code)
     results = rank_cells(acts.values(value), feats)
     ckpt = generator.checkpoint

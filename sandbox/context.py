@@ -22,6 +22,7 @@ class Sandbox:
     # Seconds after which answering a callback or inline query fails as in Telegram (None: never).
     query_timeout: float | None = None
     faults: FaultInjector = field(default_factory=FaultInjector)
+    chats_file: str | None = None  # where the chats are kept across restarts (None: in memory only)
 
     def __post_init__(self) -> None:
         self.pollers: dict[int, web.Request] = {}  # getUpdates requests now waiting, by id()

@@ -248,7 +248,7 @@ async def view(request: web.Request) -> web.Response:
         if left <= 0:
             return ok({"version": since, "unchanged": True})
         await sandbox.state.change_signal.wait(left)
-    return ok(page_view(sandbox.state, request.query))
+    return ok({**page_view(sandbox.state, request.query), "chats_file": sandbox.chats_file})
 
 
 def page_view(state: SandboxState, query) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -13,6 +14,8 @@ from sandbox import control
 from sandbox.botapi import handle_bot_api, handle_file_download
 from sandbox.context import SANDBOX_KEY, Sandbox
 from sandbox.faults import FaultInjector
+from sandbox.media import tiny_png
+from sandbox.persist import ChatKeeper
 from sandbox.state import ChannelSpec, SandboxState
 from sandbox.webhook import WebhookDelivery
 
@@ -23,10 +26,27 @@ DEFAULT_TOKEN = "7000000001:sandbox-token-not-a-secret"
 DEFAULT_BOT_USERNAME = "rnnbot_sandbox_bot"
 DEFAULT_CHANNELS = (ChannelSpec(username="rnnbot_verses", title="rnnbot verses"),)
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+SAVE_EVERY_S = 1.0  # with a chats file: how often changes are written
 
 
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html")
+
+
+def favicon_ico(size: int = 32) -> bytes:
+    """An .ico holding one PNG (the format browsers read since Windows Vista): a square in the page's blue."""
+    png = tiny_png(size, size, (51, 144, 236))
+    header = (0).to_bytes(2, "little") + (1).to_bytes(2, "little") + (1).to_bytes(2, "little")
+    entry = (bytes([size, size, 0, 0]) + (1).to_bytes(2, "little") + (32).to_bytes(2, "little")
+             + len(png).to_bytes(4, "little") + (6 + 16).to_bytes(4, "little"))
+    return header + entry + png
+
+
+FAVICON = favicon_ico()
+
+
+async def _favicon(request: web.Request) -> web.Response:
+    return web.Response(body=FAVICON, content_type="image/x-icon", headers={"Cache-Control": "max-age=86400"})
 
 
 def build_app(sandbox: Sandbox) -> web.Application:
@@ -36,6 +56,7 @@ def build_app(sandbox: Sandbox) -> web.Application:
     app.router.add_get("/file/bot{token}/{path:.+}", handle_file_download)
     app.router.add_routes(control.routes)
     app.router.add_get("/", _index)
+    app.router.add_get("/favicon.ico", _favicon)
     app.router.add_static("/static/", STATIC_DIR)
     return app
 
@@ -50,14 +71,19 @@ class SandboxServer:
                  bot_username: str = DEFAULT_BOT_USERNAME, bot_first_name: str = "rnnbot",
                  channels: Iterable[ChannelSpec | str | int | dict] = DEFAULT_CHANNELS,
                  group_title: str = "Sandbox Group", query_timeout: float | None = None,
-                 access_log: bool = False):
+                 access_log: bool = False, chats_file: str | Path | None = None):
+        """`chats_file`: keep users, chats and messages in this JSON file across restarts
+        (sandbox/persist.py); None keeps them in memory only."""
         if ":" not in token or not token.split(":", 1)[0].isdigit():
             raise ValueError("token must look like a Telegram token: '<bot id>:<secret>'")
         self.host = host
         self.port = port
         self.sandbox = Sandbox(token=token, bot_username=bot_username, bot_first_name=bot_first_name,
                                channels=[ChannelSpec.coerce(c) for c in channels],
-                               group_title=group_title, query_timeout=query_timeout)
+                               group_title=group_title, query_timeout=query_timeout,
+                               chats_file=str(chats_file) if chats_file else None)
+        self.keeper = ChatKeeper(chats_file) if chats_file else None
+        self._saver: asyncio.Task | None = None
         self.app = build_app(self.sandbox)
         self._access_log = access_log
         self._runner: web.AppRunner | None = None
@@ -93,6 +119,8 @@ class SandboxServer:
         return f"{self.url}/file/bot"
 
     async def start(self) -> None:
+        if self.keeper is not None:
+            self.keeper.load_into(self.sandbox.state)
         # handler_cancellation: a client that drops its long poll must free the getUpdates slot.
         self._runner = web.AppRunner(self.app, handler_cancellation=True, shutdown_timeout=1.0,
                                      access_log=logging.getLogger("aiohttp.access")
@@ -104,11 +132,30 @@ class SandboxServer:
             self.port = self._runner.addresses[0][1]
         self._webhooks = WebhookDelivery(self.sandbox)
         await self._webhooks.start()
+        if self.keeper is not None:
+            self._saver = asyncio.create_task(self._keep_saving())
         logger.info("Telegram sandbox listening on %s", self.url)
+
+    async def _keep_saving(self) -> None:
+        while True:
+            await asyncio.sleep(SAVE_EVERY_S)
+            try:
+                self.keeper.save_if_changed(self.sandbox.state)
+            except OSError as exc:  # a full disk must not stop the sandbox; the next change retries
+                logger.warning("sandbox chats: cannot write %s: %s", self.keeper.path, exc.strerror or exc)
 
     async def stop(self) -> None:
         if self._runner is None:
             return
+        if self._saver is not None:
+            self._saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._saver
+            self._saver = None
+            try:
+                self.keeper.save_if_changed(self.sandbox.state)
+            except OSError as exc:
+                logger.warning("sandbox chats: cannot write %s: %s", self.keeper.path, exc.strerror or exc)
         self.sandbox.state.close()
         if self._webhooks is not None:
             await self._webhooks.stop()

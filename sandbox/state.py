@@ -1,4 +1,5 @@
-"""The sandbox's in-memory Telegram: users, chats, messages, updates and what the bot answered.
+"""The sandbox's in-memory Telegram: users, chats, messages, updates and what the bot answered
+(sandbox/persist.py can keep the users, chats and messages in a file across restarts).
 
 Messages are stored as Bot API JSON dicts, so answering the bot is a copy, not a conversion.
 Everything runs on one event loop; nothing here needs a lock.
@@ -125,9 +126,9 @@ class SandboxState:
         self.usernames: dict[str, int] = {}
         self._update_ids = itertools.count(1)
         self._event_seq = itertools.count(1)
-        self._message_ids: dict[int, itertools.count] = {}
+        self.next_message_ids: dict[int, int] = {}  # per chat; plain numbers, so they can be saved
         self._query_ids = itertools.count(4_000_000_001)
-        self._file_numbers = itertools.count(1)
+        self.next_file_number = 1
         self.updates_signal = Signal()
         self.change_signal = Signal()
         self.add_chat(Chat(id=GROUP_ID, type="supergroup", title=self.group_title))
@@ -195,8 +196,9 @@ class SandboxState:
     # --- messages ------------------------------------------------------------------------------
 
     def add_message(self, chat: Chat, sender: User | None, **fields) -> dict:
-        counter = self._message_ids.setdefault(chat.id, itertools.count(1))
-        message = {"message_id": next(counter), "date": int(time.time()), "chat": chat.to_dict()}
+        message_id = self.next_message_ids.get(chat.id, 1)
+        self.next_message_ids[chat.id] = message_id + 1
+        message = {"message_id": message_id, "date": int(time.time()), "chat": chat.to_dict()}
         if chat.type == "channel":
             message["sender_chat"] = chat.to_dict()
         elif sender is not None:
@@ -294,7 +296,8 @@ class SandboxState:
     # --- files ---------------------------------------------------------------------------------
 
     def store_file(self, data: bytes, kind: str = "photos") -> StoredFile:
-        stored = make_file(next(self._file_numbers), data, kind)
+        stored = make_file(self.next_file_number, data, kind)
+        self.next_file_number += 1
         self.files[stored.file_id] = stored
         return stored
 

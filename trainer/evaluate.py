@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -13,11 +14,12 @@ from models.model import CharRNN
 
 @torch.inference_mode()
 def estimate_loss(model: CharRNN, ids: torch.Tensor, streams: int = 16, chunk: int = 512,
-                  autocast=contextlib.nullcontext) -> float:
+                  autocast=contextlib.nullcontext, on_progress: Callable[[int], None] | None = None) -> float:
     """Mean nats per character of predicting every character of `ids` after the first.
 
     The text is cut into `streams` contiguous rows read in parallel with the state carried; the
     leftover tail continues the last row's state, so every character is scored exactly once.
+    `on_progress(n)` hears how many characters are scored so far, after each chunk.
     """
     was_training = model.training
     model.eval()
@@ -33,12 +35,16 @@ def estimate_loss(model: CharRNN, ids: torch.Tensor, streams: int = 16, chunk: i
             logits, state = model(inputs[:, start : start + chunk], state)
         total += F.cross_entropy(logits.float().flatten(0, 1), targets[:, start : start + chunk].flatten(),
                                  reduction="sum").item()
+        if on_progress is not None:
+            on_progress(streams * min(start + chunk, seg))
     if streams * seg < n:
         tail_state = tuple(s[:, -1:].contiguous() for s in state)
         with autocast():
             logits, _ = model(ids[streams * seg : n].unsqueeze(0), tail_state)
         total += F.cross_entropy(logits.float()[0], ids[streams * seg + 1 : n + 1], reduction="sum").item()
     model.train(was_training)
+    if on_progress is not None:
+        on_progress(n)
     return total / n
 
 

@@ -8,9 +8,10 @@ import hashlib
 import json
 import logging
 import math
+import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import torch
@@ -25,10 +26,12 @@ from models.precision import resolve_precision
 from models.vocab import Vocab
 from trainer import distributed
 from trainer.artifacts import RunFiles
+from trainer.busy import MIN_TRAIN_S, SpeedHistory, config_key, cpu_hogs, cpu_snapshot, slow_run_note
 from trainer.config import TrainConfig
 from trainer.corpora import Corpus, load_corpus
 from trainer.data import encode
 from trainer.evaluate import bits, estimate_loss
+from trainer.progress import TrainingLines, no_steps_note, plain_lines_wanted
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ class TrainResult:
     best_val_loss: float | None
     elapsed_s: float
     status: str  # finished | paused | interrupted
+    notes: list[str] = field(default_factory=list)  # what the user should know about how it went
 
 
 def corpus_digest(text: str) -> str:
@@ -104,6 +108,7 @@ class Trainer:
         self.last_val: float | None = None
         self.hidden = None  # carried between batches
         self.observers: list = []  # objects with on_eval(trainer, metrics, samples) / on_end(trainer, result)
+        self.bar, self.lines = None, None  # a run's progress bar and, where no bar is seen, its progress lines
         self._stop_requested = False
 
     # ----- construction -----
@@ -181,14 +186,18 @@ class Trainer:
         start_step = self.step
         clock0 = time.perf_counter() - self.elapsed
         eval_reserve = None  # seconds the final evaluation will take, measured at each evaluation
-        status, evaluated_at = "finished", None
+        status, evaluated_at, budget_stop = "finished", None, None
+        eval_s, started, cpu_before = 0.0, time.perf_counter(), cpu_snapshot() if self.dist.world_size == 1 else {}
         recent, last_log_t, last_log_step, cps = [], time.perf_counter(), self.step, 0.0
         log.info("training %s %dx%d on %s (%d train / %d val chars, vocab %d, %s, %d params)",
                  cfg.cell, cfg.layers, cfg.hidden, self.corpus.name, len(self.train_ids), len(self.val_ids),
                  len(self.vocab), self.precision, sum(p.numel() for p in self.model.parameters()))
-        bar = tqdm(total=cfg.max_steps or int(budget), initial=self.step if cfg.max_steps else int(self.elapsed),
-                   unit="step" if cfg.max_steps else "s", dynamic_ncols=True, leave=True,
-                   disable=None if self.dist.is_main else True)
+        self.bar = bar = tqdm(total=cfg.max_steps or int(budget),
+                              initial=self.step if cfg.max_steps else int(self.elapsed),
+                              unit="step" if cfg.max_steps else "s", dynamic_ncols=True, leave=True,
+                              disable=None if self.dist.is_main else True)
+        if self.dist.is_main and plain_lines_wanted():
+            self.lines = TrainingLines(cfg.max_steps, budget, chars_per_step)
         self.model.train()
         with self._signals_request_stop():
             while True:
@@ -198,6 +207,7 @@ class Trainer:
                 if budget is not None:
                     reserve = eval_reserve if eval_reserve is not None else len(self.val_ids) / max(3 * cps, 1e4)
                     if self.dist.any(elapsed + reserve >= budget):  # ranks stop together
+                        budget_stop = (elapsed, reserve)
                         break
                 if self.dist.any(self._stop_requested) or (cfg.stop_after and self.step - start_step >= cfg.stop_after):
                     status = "interrupted" if self._stop_requested else "paused"
@@ -210,6 +220,8 @@ class Trainer:
                     self.hidden = None
                 recent.append(self.train_step(x, y))
                 self.step += 1
+                if self.lines is not None:
+                    self.lines.step(self.step, recent[-1], time.perf_counter() - clock0)
                 if self.step % cfg.log_every == 0:
                     now = time.perf_counter()
                     cps = (self.step - last_log_step) * chars_per_step / (now - last_log_t)
@@ -231,17 +243,28 @@ class Trainer:
                     self.evaluate_and_save(time.perf_counter() - clock0)
                     evaluated_at, eval_reserve = self.step, time.perf_counter() - t0
                     last_log_t += eval_reserve  # chars/s counts training time only
-        bar.close()
+                    eval_s += eval_reserve
+                    if self.lines is not None:
+                        self.lines.paused(eval_reserve)
         self.elapsed = time.perf_counter() - clock0
+        notes = []
+        if self.dist.is_main:
+            wall_s = time.perf_counter() - started
+            notes.append(self.speed_note(self.step - start_step, wall_s - eval_s, wall_s, cpu_before))
+        if budget_stop is not None and self.step == start_step:
+            notes.insert(0, no_steps_note(cfg.max_minutes, *budget_stop, len(self.val_ids), resumed=self.step > 0))
         if status == "finished":
-            if evaluated_at != self.step:
+            # Nothing trained: an untrained "best" checkpoint would pass for a model (make run would serve it).
+            if evaluated_at != self.step and self.step > 0:
                 self.evaluate_and_save(self.elapsed)
                 self.elapsed = time.perf_counter() - clock0
         else:
             self.save(is_best=False)
             log.info("%s at step %d; continue with: rnnbot train --resume %s", status, self.step, cfg.run_dir)
+        bar.close()
+        self.bar = self.lines = None
         result = TrainResult(self.step, self.last_val, None if math.isinf(self.best_val) else self.best_val,
-                             self.elapsed, status)
+                             self.elapsed, status, [n for n in notes if n])
         for obs in self.observers:
             obs.on_end(self, result)
         # Free DDP's reducer while the process group lives: if the group's last owner is the
@@ -249,6 +272,19 @@ class Trainer:
         self.ddp_model = self.model
         self.dist.close()
         return result
+
+    def speed_note(self, steps: int, train_s: float, wall_s: float, cpu_before: dict) -> str | None:
+        """Compare this run's steps/s with earlier runs of its configuration (and remember it); a
+        note naming the processes that shared the CPU when it was far slower than usual."""
+        if steps < 1 or train_s < MIN_TRAIN_S:
+            return None
+        threads = torch.get_num_threads()
+        key = config_key(self.cfg, self.precision, threads)
+        history = SpeedHistory.beside(self.cfg.run_dir)
+        typical = history.typical(key)
+        history.record(key, steps / train_s)
+        hogs = cpu_hogs(cpu_before, cpu_snapshot(), wall_s, exclude={os.getpid()}) if cpu_before else []
+        return slow_run_note(steps / train_s, typical, hogs, threads)
 
     # ----- evaluation, samples, checkpoints -----
     def samples(self) -> list[tuple[float, str]]:
@@ -262,7 +298,13 @@ class Trainer:
     def evaluate_and_save(self, elapsed: float) -> None:
         if not self.dist.is_main:  # rank 0 evaluates and writes; the others wait for its checkpoint
             return self.dist.barrier()
+        if self.bar is not None:  # the bar stands still meanwhile: say why
+            self.bar.set_description_str("evaluating…", refresh=True)
+        if self.lines is not None:
+            self.lines.evaluating(self.step, len(self.val_ids) - 1)
         val = estimate_loss(self.model, self.val_ids, autocast=self.autocast)
+        if self.bar is not None:
+            self.bar.set_description_str("", refresh=False)
         self.last_val = val
         is_best = val < self.best_val
         self.best_val = min(self.best_val, val)

@@ -28,6 +28,9 @@ from models.generator import Completion, Generator
 VERSE_MAX_CHARS = 600  # the longest KJV verse (Esther 8:9) is 528 characters
 VERSE_CANDIDATES = 4  # /verse samples this many lines and shows the best (see choose_verse)
 SENTENCE_END = re.compile(r".*[.!?;:]")
+ECHO_CHARS = 200  # the reply repeats at most this much of the prompt before the completion
+# Characters people send to make a message look empty (Telegram refuses whitespace alone).
+INVISIBLE = set("\u2800\u3164\u115f\u1160\uffa0\u200b\u200c\u200d\u2060\ufeff")
 
 # (command, what it does) in the order /help and Telegram's command menu show them.
 PUBLIC_COMMANDS = [
@@ -81,7 +84,34 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def complete_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Continue the text of a private-chat message."""
-    await complete_and_reply(update, context, update.effective_message.text or "")
+    text = update.effective_message.text or ""
+    if is_blank(text):
+        await update.effective_message.reply_text(
+            "There is nothing to continue in that message. Send me the beginning of a sentence, "
+            "e.g. In the beginning")
+        return
+    await complete_and_reply(update, context, text)
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command this bot does not have, in a private chat: point to /help."""
+    command = (update.effective_message.text or "").split(None, 1)[0].split("@", 1)[0]
+    await update.effective_message.reply_text(f"I don't know {command}. Send /help for the commands I know.")
+
+
+def is_blank(text: str) -> bool:
+    """Nothing but whitespace and the invisible characters that pass for it."""
+    return all(ch.isspace() or ch in INVISIBLE for ch in text)
+
+
+def echo(prompt: str, limit: int = ECHO_CHARS) -> str:
+    """What a reply repeats of the prompt: its last line, at most `limit` characters of its end,
+    with "…" where something was left out (the user has the rest in their own message)."""
+    body = prompt.rstrip("\n")
+    start = body.rfind("\n") + 1
+    if len(prompt) - start > limit:
+        start = len(prompt) - limit
+    return prompt if start == 0 else "…" + prompt[start:]
 
 
 async def complete_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -93,7 +123,7 @@ async def complete_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def complete_and_reply(update: Update, context: ContextTypes.DEFAULT_TYPE, prompt: str) -> None:
     services = get_services(context)
     message, limit = update.effective_message, services.settings.max_prompt_chars
-    if not prompt.strip():
+    if is_blank(prompt):
         await message.reply_text("Give me something to continue, e.g. /complete In the beginning")
         return
     notes = []
@@ -109,7 +139,7 @@ async def complete_and_reply(update: Update, context: ContextTypes.DEFAULT_TYPE,
         await message.reply_text(str(refused))
         return
     completion = result.completions[0]
-    await reply_html(message, render_html([(prompt, True), (completion.text, False)]))
+    await reply_html(message, render_html([(echo(prompt), True), (completion.text, False)]))
     notes.append(unknown_chars_note(completion.unknown_chars))
     if any(notes):
         await message.reply_text(italic(" ".join(n for n in notes if n)), parse_mode=ParseMode.HTML)
@@ -146,10 +176,10 @@ async def verse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     # Primed at a line start with a verse number, the model writes the rest of a verse line.
     prefix = f"{random.randint(1, 50)}:{random.randint(1, 40)} "
     max_unknown = services.settings.post_max_unknown_words
-    request = Request(update.effective_user, update.effective_chat, prefix, model_input=prefix,
-                      after_start_context=True, stop_at="\n", max_chars=VERSE_MAX_CHARS,
-                      candidates=VERSE_CANDIDATES, pick=lambda found, generator: choose_verse(found, generator,
-                                                                                              max_unknown))
+    request = Request(update.effective_user, update.effective_chat, "/verse", model_input=prefix,
+                      completion_prefix=prefix, after_start_context=True, stop_at="\n", max_chars=VERSE_MAX_CHARS,
+                      candidates=VERSE_CANDIDATES,
+                      pick=lambda found, generator: choose_verse(found, generator, max_unknown))
     try:
         async with typing(update.effective_chat):
             result = await generate(services, request)

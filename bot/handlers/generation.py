@@ -80,8 +80,9 @@ async def within_rate_limit(services: Services, update: Update) -> bool:
 class Request:
     user: User
     chat: Chat | None  # None: inline mode
-    prompt: str  # what is stored (and shown)
+    prompt: str  # what the user asked for, as stored (and shown by /history)
     model_input: str | None = None  # what the model reads, when not the prompt itself (/verse)
+    completion_prefix: str = ""  # shown before each completion and stored with it (/verse's number)
     # Burn in the model's start context (whole lines of training text) before the input, so a
     # line begins from a state the model knows rather than from zeros (/verse).
     after_start_context: bool = False
@@ -138,7 +139,8 @@ async def generate(services: Services, request: Request) -> Result:
 
     def record_completions(session: Session) -> None:
         for completion, temperature in zip(completions, temperatures):
-            repo.add_completion(session, prompt_id=prompt_id, text=completion.text, model_name=prefs.model,
+            repo.add_completion(session, prompt_id=prompt_id, text=request.completion_prefix + completion.text,
+                                model_name=prefs.model,
                                 params=repo.SamplingParams(temperature=temperature, max_chars=max_chars),
                                 latency_ms=latency_ms)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
+from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
@@ -24,12 +26,42 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return html.escape(text if len(text) <= limit else text[: limit - 1] + "…", quote=False)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One /history item: what the user asked for, when, and what they got with which settings."""
+
+    asked: str
+    at: datetime
+    inline: bool
+    completions: list[str]
+    temperatures: list[float]
+    max_chars: int | None
+    model: str | None
+
+
+def entry_html(entry: Entry) -> str:
+    shown = entry.completions[0] if entry.completions else ""
+    more = f" <i>(+{len(entry.completions) - 1} more)</i>" if len(entry.completions) > 1 else ""
+    details = [entry.at.strftime("%d %b %H:%M UTC")] + (["inline"] if entry.inline else [])
+    if entry.temperatures:
+        details.append("temperature " + "/".join(f"{t:g}" for t in dict.fromkeys(entry.temperatures)))
+    if entry.max_chars:
+        details.append(f"up to {entry.max_chars} chars")
+    if entry.model:
+        details.append(html.escape(entry.model, quote=False))
+    answer = snippet(shown) if shown else "<i>(no completion)</i>"
+    return f"\n<b>{snippet(entry.asked, 120)}</b>\n<i>{' · '.join(details)}</i>\n{answer}{more}"
+
+
 async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The user's last completions, newest first."""
+    """The user's last completions, newest first: what they asked for, when, with which settings."""
     services, user_id = get_services(context), update.effective_user.id
 
-    def load(session) -> list[tuple[str, list[str]]]:
-        return [(p.text, [c.text for c in p.completions])
+    def load(session) -> list[Entry]:
+        return [Entry(p.text, p.created_at, p.chat_id is None, [c.text for c in p.completions],
+                      [c.temperature for c in p.completions],
+                      p.completions[0].max_chars if p.completions else None,
+                      p.completions[0].model_name if p.completions else None)
                 for p in repo.user_prompts(session, user_id=user_id, limit=HISTORY_ITEMS)]
 
     items = await services.database.run(load)
@@ -37,10 +69,7 @@ async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text("Nothing here yet: send me some text to continue.")
         return
     lines = ["<b>Your last prompt</b>" if len(items) == 1 else f"<b>Your last {len(items)} prompts</b>"]
-    for prompt, completions in items:
-        shown = completions[0] if completions else ""
-        more = f" <i>(+{len(completions) - 1} more)</i>" if len(completions) > 1 else ""
-        lines.append(f"\n<b>{snippet(prompt, 120)}</b>{snippet(shown) if shown else ' <i>(no completion)</i>'}{more}")
+    lines += [entry_html(entry) for entry in items]
     await update.effective_message.reply_text("\n".join(lines), parse_mode=ParseMode.HTML)
 
 

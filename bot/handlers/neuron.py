@@ -1,8 +1,9 @@
-"""/neuron <text>: a picture of the default model's most interpretable cell firing over the text.
+"""/neuron <text>: a picture of one of the default model's cells firing over the text.
 
-The cell is the one `rnnbot neurons find` saved beside the checkpoint (neurons.json); without
-that file it is found once per model on a slice of the model's held-out text, in a thread, and
-saved there. Reading the text and drawing the PNG run in a thread too, never on the event loop.
+The cell is chosen for the text (neurons/choose.py) among those `rnnbot neurons find` saved beside
+the checkpoint (neurons.json); without that file they are found once per model on a slice of the
+model's held-out text, in a thread, and saved there. Reading the text and drawing the PNG run in
+a thread too, never on the event loop.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from bot.handlers.generation import unknown_chars_note, within_rate_limit
 from bot.services import get_services
 from models.generator import Generator
 from neurons.activations import default_value, record
-from neurons.choose import Cell, most_varied_cell, showcase_cell
+from neurons.choose import cell_for_text, model_findings
+from neurons.find import Findings
 from neurons.png import render_png
 
 log = logging.getLogger(__name__)
 
-MAX_CHARS = 800  # one photo: 60 columns by a few dozen rows
-COLUMNS = 60
+MAX_CHARS = 800  # one photo: 40 columns by at most a few dozen rows
+COLUMNS = 40  # narrow enough to read on a phone once the picture is scaled to its width
 HELD_OUT_CHARS = 20_000  # enough to rank cells, a few seconds on a CPU
 ARGUMENT = re.compile(r"\A/\S+\s?(.*)\Z", re.DOTALL)  # "/neuron@bot text" -> "text", newlines kept
 USAGE = ("Send /neuron and some text, for example\n/neuron 1:1 In the beginning God created the heaven "
@@ -34,29 +36,28 @@ USAGE = ("Send /neuron and some text, for example\n/neuron 1:1 In the beginning 
          "the text. Reply /neuron to a message to use its text.")
 
 
-def draw(generator: Generator, text: str, cell: Cell | None) -> tuple[bytes, str]:
-    """(PNG, caption) of `cell` (None: the one that varies most) over `text`."""
+def draw(generator: Generator, text: str, findings: Findings | None) -> tuple[bytes, str]:
+    """(PNG, caption) of the cell chosen for `text` among `findings`' cells."""
     acts = record(generator, text)
-    if cell is None:
-        cell = most_varied_cell(acts, default_value(generator))
+    cell = cell_for_text(findings, acts, findings.value if findings else default_value(generator))
     values = acts.cell(cell.layer, cell.cell, cell.value)
     caption = f"Layer {cell.layer}, cell {cell.cell} ({cell.value}): {cell.about}. Red +1, white 0, blue -1."
     return render_png(text, values, COLUMNS), caption
 
 
-async def cell_for(context: ContextTypes.DEFAULT_TYPE, generator: Generator) -> Cell | None:
-    """choose_cell, once per model and checkpoint step (concurrent requests wait for the first)."""
-    cache = context.bot_data.setdefault("neuron_cells", {})
+async def findings_for(context: ContextTypes.DEFAULT_TYPE, generator: Generator) -> Findings | None:
+    """model_findings, once per model and checkpoint step (concurrent requests wait for the first)."""
+    cache = context.bot_data.setdefault("neuron_findings", {})
     lock = context.bot_data.setdefault("neuron_lock", asyncio.Lock())
     key = (generator.name, generator.checkpoint.step if generator.checkpoint else 0)
     async with lock:
         if key not in cache:
-            cache[key] = await asyncio.to_thread(showcase_cell, generator, HELD_OUT_CHARS)
+            cache[key] = await asyncio.to_thread(model_findings, generator, HELD_OUT_CHARS)
     return cache[key]
 
 
 async def neuron(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Reply with a PNG of the most interpretable cell firing over the given text."""
+    """Reply with a PNG of a cell that tracks something in the given text, firing over it."""
     message = update.effective_message
     match = ARGUMENT.match(message.text or "")
     text = match.group(1).strip("\n") if match else ""
@@ -72,8 +73,8 @@ async def neuron(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     text = text[:MAX_CHARS]
     await update.effective_chat.send_action(ChatAction.UPLOAD_PHOTO)
     generator = services.models.get(None)
-    cell = await cell_for(context, generator)
-    png, caption = await asyncio.to_thread(draw, generator, text, cell)
+    findings = await findings_for(context, generator)
+    png, caption = await asyncio.to_thread(draw, generator, text, findings)
     notes = [unknown_chars_note(generator.vocab.unknown_chars(text)),
              f"(Only the first {MAX_CHARS} characters.)" if shortened else None]
     caption = " ".join([caption, *(n for n in notes if n)])[:1024]

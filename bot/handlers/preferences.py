@@ -88,14 +88,20 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def temperature_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/temperature X: how random the completions are (0 = always the likeliest character)."""
     services, message = get_services(context), update.effective_message
+    raw = " ".join(context.args)
     try:
-        value = float(context.args[0]) if len(context.args) == 1 else None
+        value = float(raw) if len(context.args) == 1 else None
     except ValueError:
         value = None
     if value is None or not 0 <= value <= MAX_TEMPERATURE:
         _, prefs = await change_settings(services, update)
-        await message.reply_text(f"Your temperature is {prefs.temperature:g}. To change it, give a number from "
-                                 f"0 to {MAX_TEMPERATURE:g}, e.g. /temperature 0.7")
+        refused = ""
+        if value is not None:
+            refused = f"{value:g} is out of range, so I kept your temperature. "
+        elif raw:
+            refused = f"{raw[:40]} is not a number, so I kept your temperature. "
+        await message.reply_text(f"{refused}Your temperature is {prefs.temperature:g}. To change it, give a "
+                                 f"number from 0 to {MAX_TEMPERATURE:g}, e.g. /temperature 0.7")
         return
     await change_settings(services, update, temperature=value)
     await message.reply_text(f"Temperature set to {value:g}.")
@@ -108,8 +114,10 @@ async def length_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     raw = context.args[0] if len(context.args) == 1 else ""
     if not raw.isdigit() or not 1 <= int(raw) <= max_length:
         _, prefs = await change_settings(services, update)
-        await message.reply_text(f"Your length is {prefs.length} characters. To change it, give a whole number "
-                                 f"from 1 to {max_length}, e.g. /length 400")
+        given = " ".join(context.args)[:40]
+        refused = f"{given} is not a length from 1 to {max_length}, so I kept yours. " if given else ""
+        await message.reply_text(f"{refused}Your length is {prefs.length} characters. To change it, give a whole "
+                                 f"number from 1 to {max_length}, e.g. /length 400")
         return
     await change_settings(services, update, length=int(raw))
     await message.reply_text(f"Length set to {int(raw)} characters.")

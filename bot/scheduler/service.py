@@ -35,6 +35,26 @@ SCHEDULE_POLL_S = 30.0  # how often a schedule changed by another process (/sche
 STOP_WAIT_S = 10.0  # on stop, how long a post in progress may take to finish
 
 
+class JobAddedAtDebug(logging.Filter):
+    """APScheduler logs every job it adds ("Adding job tentatively ...") at INFO; our own line
+    ("posting to ... on ...") already says what was scheduled, so those go to DEBUG."""
+
+    QUIET = ("Adding job tentatively", "Added job ")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not str(record.msg).startswith(self.QUIET):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def quieten_apscheduler() -> None:
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # else two lines per tick
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, JobAddedAtDebug) for f in scheduler_log.filters):
+        scheduler_log.addFilter(JobAddedAtDebug())
+
+
 class PostingService:
     def __init__(self, poster: Poster, buffer: CandidateBuffer, store: ScheduleStore, *, corpus_spec: str = "",
                  run_schedule: bool = True):
@@ -57,7 +77,7 @@ class PostingService:
         self._started = True
         if not self.run_schedule:
             return
-        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # else two lines per tick
+        quieten_apscheduler()
         self.scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1,
             "misfire_grace_time": None})  # always run late ticks: the poster decides what is missed

@@ -17,6 +17,7 @@ const ui = {
   inlineTimer: null,
   shownAnswerSeq: 0,   // last callback answer already shown as a toast
   answersChat: null,   // the chat whose answers shownAnswerSeq tracks
+  replyTo: null,       // the message the next one replies to (as Telegram's reply_to_message)
 };
 
 function loadSettings() {
@@ -114,6 +115,7 @@ function render(view) {
   renderCommands(view.commands);
   renderInline(view.inline);
   renderChannel(view);
+  renderChatsNote(view.chats_file);
   list.dataset.chat = chatKey;
   if (stick) list.scrollTop = list.scrollHeight;
 }
@@ -139,8 +141,15 @@ function renderMessages(view) {
     mine: Boolean(message.from && message.from.id === ui.userId),
     showSender: inGroup,
     onButton: pressButton,
+    onReply: startReply,
   })));
   if (!view.messages.length) list.append(el("p", {class: "empty", text: "No messages yet. Try /start."}));
+}
+
+function renderChatsNote(chatsFile) {
+  testid("chats-note").textContent = chatsFile
+    ? `Chats are kept in ${chatsFile} across restarts.`
+    : "Chats are kept in memory only: a restart of the sandbox empties them.";
 }
 
 function renderTyping(typing) {
@@ -261,8 +270,29 @@ function renderChannel(view) {
 // --- actions -----------------------------------------------------------------------------------
 
 async function sendText(text) {
-  if (!text.trim()) return;
-  await act("send", asUser({text, chat_id: ui.chat}));
+  if (!text.trim()) {
+    // Telegram does not send a message of only spaces either.
+    showError(new Error("Type some text first: a message of only spaces is not sent."));
+    return false;
+  }
+  const reply = ui.replyTo ? {reply_to_message_id: ui.replyTo.message_id} : {};
+  const sent = await act("send", asUser({text, chat_id: ui.chat, ...reply}));
+  if (sent) cancelReply();
+  return Boolean(sent);
+}
+
+function startReply(message) {
+  ui.replyTo = message;
+  const bar = testid("reply-preview");
+  bar.querySelector(".reply-to-name").textContent = "Reply to " + senderName(message);
+  bar.querySelector(".reply-to-text").textContent = messagePreview(message).slice(0, 120);
+  bar.hidden = false;
+  testid("composer-input").focus();
+}
+
+function cancelReply() {
+  ui.replyTo = null;
+  testid("reply-preview").hidden = true;
 }
 
 async function pressButton(message, button, node) {
@@ -294,6 +324,7 @@ async function sendInlineQuery() {
 function applyIdentity() {
   const id = parseInt(testid("user-id").value, 10);
   if (!Number.isInteger(id) || id < 1) return;
+  cancelReply();
   ui.userId = id;
   ui.firstName = testid("user-name").value.trim() || `User ${id}`;
   saveSettings();
@@ -310,9 +341,11 @@ function setup() {
     applyIdentity();
   });
   testid("user-name").addEventListener("change", applyIdentity);
+  testid("reply-cancel").addEventListener("click", cancelReply);
   testid("user-form").addEventListener("submit", (event) => { event.preventDefault(); applyIdentity(); });
   testid("chat-select").addEventListener("change", (event) => {
     ui.chat = event.target.value;
+    cancelReply();
     saveSettings();
     refresh();
   });
@@ -327,10 +360,11 @@ function setup() {
     event.preventDefault();
     const text = input.value;
     input.value = "";
-    await sendText(text);
+    if (!await sendText(text)) input.value = text;  // not sent: keep it to fix
     input.focus();
   });
   input.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && ui.replyTo) cancelReply();
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       testid("composer").requestSubmit();

@@ -72,13 +72,18 @@ function formatTime(unixSeconds) {
   return new Date(unixSeconds * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
 }
 
+function messagePreview(message) {
+  return message.text || message.caption || (message.photo ? "📷 Photo" : "");
+}
+
 function senderName(message) {
   const from = message.from || message.sender_chat || {};
   return [from.first_name || from.title, from.last_name].filter(Boolean).join(" ") || "?";
 }
 
-// One message bubble. `onButton(message, button)` handles inline keyboard clicks (or null).
-function messageElement(message, {mine, showSender, onButton}) {
+// One message bubble. `onButton(message, button)` handles inline keyboard clicks (or null);
+// `onReply(message)`, when given, adds a reply action to the bubble.
+function messageElement(message, {mine, showSender, onButton, onReply}) {
   const fromBot = Boolean(message.from && message.from.is_bot) || Boolean(message.sender_chat);
   const bubble = el("div", {
     class: "msg " + (mine ? "mine" : fromBot ? "bot" : "other"),
@@ -91,7 +96,7 @@ function messageElement(message, {mine, showSender, onButton}) {
     const quoted = message.reply_to_message;
     bubble.append(el("div", {class: "reply-quote", "data-testid": "reply-quote"},
       el("b", {text: senderName(quoted)}), el("br"),
-      document.createTextNode((quoted.text || quoted.caption || "📷 Photo").slice(0, 120))));
+      document.createTextNode((messagePreview(quoted) || "📷 Photo").slice(0, 120))));
   }
   if (message.via_bot) {
     bubble.append(el("div", {class: "via", text: "via @" + message.via_bot.username}));
@@ -105,7 +110,13 @@ function messageElement(message, {mine, showSender, onButton}) {
     ? richText(message.text, message.entities)
     : richText(message.caption || "", message.caption_entities);
   bubble.append(el("div", {class: "text", "data-testid": "message-text"}, body));
-  bubble.append(el("div", {class: "meta"},
+  let reply = null;
+  if (onReply) {
+    reply = el("button", {type: "button", class: "reply-action", "data-testid": "reply-action",
+                          title: "reply to this message", text: "↩ Reply"});
+    reply.addEventListener("click", () => onReply(message));
+  }
+  bubble.append(el("div", {class: "meta"}, reply,
     message.edit_date ? el("span", {class: "edited", "data-testid": "message-edited", text: "edited"}) : null,
     el("time", {text: formatTime(message.date)})));
   const rows = (message.reply_markup || {}).inline_keyboard;

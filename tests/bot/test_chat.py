@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import time
 
+from bot.handlers.chat import ECHO_CHARS, VERSE_MAX_CHARS
 from bot.scheduler.candidates import VERSE
-from tests.helpers import ALICE, PERIODIC, bot_texts, wait_until
+from tests.helpers import ALICE, PERIODIC, wait_until
 
 
 async def test_start_and_help(running_bot, alice, admin_client):
@@ -88,12 +88,37 @@ async def test_ten_thousand_character_prompt_is_cut_to_its_end(running_bot, alic
     sent = await alice.send_text(None, prompt)
     note = await alice.wait_for_bot_reply(ALICE, after=sent, predicate=lambda m: "I read only" in m["text"])
     assert f"{len(prompt):,} characters" in note["text"] and f"last {limit:,}" in note["text"]
-    replies = bot_texts(await alice.messages(ALICE))
-    assert len(replies) == 3  # the kept prompt and its completion need two messages, then the note
-    assert all(len(text) <= 4096 for text in replies)
-    assert "".join(replies[:2]).replace("\n", "").startswith(prompt[-limit:].replace("\n", "")[:100])
+    replies = [m for m in await alice.messages(ALICE) if m["from"]["is_bot"]]
+    assert len(replies) == 2  # the end of the prompt and its completion, then the note
+    echoed = "…" + prompt[-ECHO_CHARS:]
+    assert replies[0]["text"].startswith(echoed)
+    assert replies[0]["entities"][0] == {"type": "bold", "offset": 0, "length": len(echoed)}
     [stored] = running_bot.prompts(ALICE)
     assert stored.text == prompt[-limit:] and len(stored.completions) == 1
+    assert replies[0]["text"] == echoed + stored.completions[0].text
+
+
+async def test_a_reply_repeats_only_the_last_line_of_the_prompt(running_bot, alice):
+    prompt = "Genesis, chapter one.\nthe lazy dog jumps over the quick brown fox.\nthe quick brown "
+    reply = await alice.ask(None, prompt)
+    assert reply["text"].startswith("…the quick brown ")
+    assert reply["entities"][0] == {"type": "bold", "offset": 0, "length": len("…the quick brown ")}
+    assert running_bot.prompts(ALICE)[0].text == prompt  # the whole prompt was read and kept
+
+
+async def test_unknown_commands_get_a_pointer_to_help_in_private_chats_only(running_bot, alice, sandbox_server):
+    reply = await alice.ask(None, "/frobnicate now")
+    assert reply["text"] == "I don't know /frobnicate. Send /help for the commands I know."
+    sent = await alice.send_text(None, f"/frobnicate@{sandbox_server.bot_username}", chat="group")
+    await alice.ask(None, "/start")  # a round trip in another chat: the bot has seen the group command by now
+    assert not [m for m in await alice.messages(sent["chat"]["id"]) if m.get("from", {}).get("is_bot")]
+    assert running_bot.counts()["prompts"] == 0
+
+
+async def test_a_message_with_nothing_visible_gets_a_hint(running_bot, alice):
+    reply = await alice.ask(None, "\u2800 \u200b\u3164")  # what clients send for an "empty" message
+    assert reply["text"].startswith("There is nothing to continue in that message.")
+    assert running_bot.counts()["prompts"] == 0
 
 
 async def test_verse_is_one_chapter_verse_line(start_bot, alice):
@@ -102,9 +127,14 @@ async def test_verse_is_one_chapter_verse_line(start_bot, alice):
     line = reply["text"]
     assert "\n" not in line
     assert VERSE.match(line), line
-    [stored] = running_bot.prompts(ALICE)
-    assert re.fullmatch(r"\d+:\d+ ", stored.text)
     await wait_until(lambda: running_bot.counts()["completions"] == 1, what="the stored completion")
+    [stored] = running_bot.prompts(ALICE)
+    assert stored.text == "/verse"  # what the user asked for; the verse number is part of the answer
+    assert VERSE.match(stored.completions[0].text) and line.startswith(stored.completions[0].text.split()[0])
+    history = (await alice.ask(None, "/history"))["text"]
+    assert history.startswith("Your last prompt\n\n/verse\n")
+    assert f"temperature 0 · up to {VERSE_MAX_CHARS} chars" in history
+    assert line.split()[0] in history
 
 
 def test_verse_shows_a_candidate_without_invented_words(trained_run):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.handlers.neuron import COLUMNS
+from neurons.png import png_size
 from tests.helpers import ALICE, CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = [
@@ -52,3 +54,37 @@ async def test_prompt_and_settings_button_in_the_browser(page, running_bot, sand
     await expect(bot_messages.last.get_by_test_id("message-text")).to_contain_text("Temperature: 1.2")
     await expect(bot_messages.last.get_by_role("button", name="✓ 1.2")).to_be_visible()
     assert running_bot.user(ALICE).temperature == 1.2
+
+
+async def test_reply_to_a_message_with_neuron_in_the_browser(page, running_bot, sandbox_server, alice):
+    from playwright.async_api import expect
+
+    await page.goto(sandbox_server.url)
+    await expect(page.get_by_test_id("chats-note")).to_have_text(
+        "Chats are kept in memory only: a restart of the sandbox empties them.")
+    composer = page.get_by_test_id("composer-input")
+    await composer.fill("   ")
+    await composer.press("Enter")
+    await expect(page.get_by_test_id("error")).to_have_text(
+        "Type some text first: a message of only spaces is not sent.")
+    assert ALICE not in {c["id"] for c in (await alice.state())["chats"]}  # nothing was sent
+
+    text = 'the lazy dog "jumps" over the quick brown fox.'
+    await alice.send_text(None, text)  # a message to reply to, as in a real chat
+    mine = page.locator('.msg.mine')
+    await expect(mine).to_have_count(1)
+    await mine.first.get_by_test_id("reply-action").click()
+    await expect(page.get_by_test_id("reply-preview")).to_contain_text("Reply to Alice" + text)
+    await composer.fill("/neuron")
+    await composer.press("Enter")
+    await expect(page.get_by_test_id("reply-preview")).to_be_hidden()
+
+    photo = page.locator('[data-testid="message"][data-from="bot"] [data-testid="message-photo"]')
+    await expect(photo).to_be_visible(timeout=60_000)
+    # The bot got the command as a reply to that message, and drew that message's text.
+    log = (await alice.updates())["log"]
+    command = next(u["message"] for u in log if u.get("message", {}).get("text") == "/neuron")
+    assert command["reply_to_message"]["text"] == text
+    await expect(page.locator('.msg.mine [data-testid="reply-quote"]')).to_contain_text(text)
+    [sent] = [m for m in await alice.messages(ALICE) if "photo" in m]
+    assert (sent["photo"][-1]["width"], sent["photo"][-1]["height"]) == png_size(text, COLUMNS)

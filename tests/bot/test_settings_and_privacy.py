@@ -38,10 +38,15 @@ async def test_settings_buttons_change_settings_and_edit_the_message(running_bot
 
 
 async def test_temperature_length_and_model_commands(running_bot, alice):
-    assert "from 0 to 2" in (await alice.ask(None, "/temperature 9"))["text"]
-    assert "from 0 to 2" in (await alice.ask(None, "/temperature hot"))["text"]
     assert (await alice.ask(None, "/temperature 0.3"))["text"] == "Temperature set to 0.3."
-    assert "from 1 to 1000" in (await alice.ask(None, "/length lots"))["text"]
+    refused = (await alice.ask(None, "/temperature 5"))["text"]
+    assert refused.startswith("5 is out of range, so I kept your temperature. Your temperature is 0.3.")
+    assert "from 0 to 2" in refused
+    assert (await alice.ask(None, "/temperature hot"))["text"].startswith("hot is not a number, so I kept")
+    assert (await alice.ask(None, "/temperature"))["text"].startswith("Your temperature is 0.3.")
+    assert running_bot.user(ALICE).temperature == 0.3
+    refused = (await alice.ask(None, "/length lots"))["text"]
+    assert refused.startswith("lots is not a length from 1 to 1000, so I kept yours.")
     assert (await alice.ask(None, "/length 12"))["text"] == "Length set to 12 characters."
     user = running_bot.user(ALICE)
     assert (user.temperature, user.length) == (0.3, 12)
@@ -59,7 +64,9 @@ async def test_history_and_forget_with_confirmation(running_bot, alice):
     await alice.ask(None, "/temperature 1.1")
     await alice.ask({"id": BOB, "first_name": "Bob"}, "Bob was here ")  # someone else's data stays
     history = await alice.ask(None, "/history")
-    assert history["text"].startswith("Your last prompt\n\nthe quick ")
+    [stored] = running_bot.prompts(ALICE)
+    when = stored.created_at.strftime("%d %b %H:%M UTC")
+    assert history["text"].startswith(f"Your last prompt\n\nthe quick \n{when} · temperature 0.8 · up to 40 chars")
     assert "Bob" not in history["text"]
 
     question = await alice.ask(None, "/forget")

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from sandbox import SandboxClient
-from tests.helpers import bot_env, run_cli, start_process, stop_process
+from tests.helpers import ALICE, bot_env, run_cli, start_process, stop_process
 
 
 def test_serve_without_token_is_one_clear_error(tmp_path, trained_run):
@@ -68,7 +68,19 @@ async def test_sandbox_command_prints_its_url_and_runs_the_bot(tmp_path, trained
             assert (await alice.ask(None, "/start"))["text"].startswith("Hello, Alice!")
             stats = await alice.ask(None, "/stats")  # Alice is the sandbox's admin by default
             assert "prompts: " in stats["text"]
+            chat = await alice.messages(ALICE)
     finally:
         rc, out, err = await stop_process(process)
     assert rc == 0, err
     assert (tmp_path / "serve.db").exists()
+    assert "chats kept in data/sandbox-chats.json" in out
+
+    # Started again, the page shows the same chat (kept under data/ by default).
+    process = await start_process("sandbox", "--port", "0", env=env, cwd=tmp_path)
+    try:
+        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        async with SandboxClient(re.search(r"open (http://127\.0\.0\.1:\d+)", line).group(1)) as alice:
+            assert await alice.messages(ALICE) == chat
+    finally:
+        rc, out, err = await stop_process(process)
+    assert rc == 0, err

@@ -66,7 +66,8 @@ def test_find_prints_the_table_writes_the_gallery_and_remembers_the_cell(run_cop
     # measure on a fresh file to show any text works.
     assert main(["neurons", "find", "--checkpoint", str(run_copy), "--corpus", str(held_out),
                  "--streams", "4", "--out", str(tmp_path / "gallery")]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert f"reading the text: {len(held_out.read_text(encoding='utf-8')):,} chars…" in err  # progress
     row = next(line for line in out.splitlines() if line.startswith("in_quotes"))
     assert abs(float(row.split()[3])) >= 0.9
     assert "most interpretable:" in out and "(in_quotes)" in out
@@ -81,7 +82,8 @@ def test_find_prints_the_table_writes_the_gallery_and_remembers_the_cell(run_cop
     # show without --layer/--cell now draws the saved cell
     assert main(["neurons", "show", "--checkpoint", str(run_copy), "--prime", 'a "tu" b',
                  "--out", str(tmp_path / "auto")]) == 0
-    assert "chosen by neurons find" in (tmp_path / "auto.html").read_text(encoding="utf-8")
+    page = (tmp_path / "auto.html").read_text(encoding="utf-8")
+    assert "chosen for this text among the cells neurons find saved: inside double quotes" in page
 
 
 def test_find_errors(run_copy, tmp_path, capsys):

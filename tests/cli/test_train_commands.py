@@ -1,19 +1,25 @@
 """The `rnnbot` command line, run as a real subprocess."""
 
 import json
+import re
 
 import pytest
 
-from tests.helpers import assert_clean_error, run_cli
+from tests.helpers import ROOT, assert_clean_error, run_cli
 
 
-def test_prepare_prints_size_and_vocabulary(tmp_path):
+def test_prepare_prints_what_the_readme_shows(tmp_path):
     out = tmp_path / "kjv.txt"
     proc = run_cli("prepare", "--corpus", "kjv", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "characters: 4,303,159" in proc.stdout
-    assert "vocabulary: 75 distinct characters" in proc.stdout
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "kjv: 4,303,159 characters, 31,103 lines, 75 distinct characters (+1 unknown symbol)"
+    assert lines[-1] == f"written to {out}"
     assert out.read_text(encoding="utf-8").startswith("1:1 In the beginning God created")
+    # The README's tour shows the output under the command, as "#   " lines.
+    tour = (ROOT / "README.md").read_text(encoding="utf-8").split("rnnbot prepare --corpus kjv\n", 1)[1]
+    shown = [line.removeprefix("#   ") for line in tour.splitlines()[:2]]
+    assert shown == lines[:2]
 
 
 def test_train_sample_eval_round_trip(tmp_path, periodic_corpus):
@@ -24,6 +30,10 @@ def test_train_sample_eval_round_trip(tmp_path, periodic_corpus):
     assert proc.returncode == 0, proc.stderr
     assert "finished at step 120" in proc.stdout
     assert json.loads((run / "config.json").read_text())["hidden"] == 32
+    # stdout is a pipe here, where tqdm's bar is not drawn: plain progress lines instead.
+    assert re.search(r"^progress: step 1/120, loss \d+\.\d{3}, [\d,]+ chars/s, [\d.]+s elapsed, ETA \S+$",
+                     proc.stdout, re.MULTILINE), proc.stdout
+    assert "progress: step 120: evaluating on 674 validation characters…" in proc.stdout
 
     proc = run_cli("sample", "--checkpoint", str(run), "--prime", "the lazy", "--temperature", "0.3",
                    "--length", "100", "--num", "3", "--seed", "1", "--stop-at", "newline")
@@ -38,12 +48,24 @@ def test_train_sample_eval_round_trip(tmp_path, periodic_corpus):
     proc = run_cli("eval", "--checkpoint", str(run))
     assert proc.returncode == 0, proc.stderr
     assert "nats/char" in proc.stdout and "bits/char" in proc.stdout
+    assert "evaluating: 674 chars…" in proc.stderr  # said at once, then every 30 s
 
     # resume: extend the run; architecture changes are refused
     proc = run_cli("train", "--resume", str(run), "--max-steps", "130")
     assert proc.returncode == 0, proc.stderr
     assert "finished at step 130" in proc.stdout
     assert_clean_error(run_cli("train", "--resume", str(run), "--hidden", "64"), "cannot change --hidden")
+
+
+def test_a_budget_too_small_to_train_is_an_error_that_says_why(tmp_path, periodic_corpus):
+    run = tmp_path / "run"
+    proc = run_cli("train", "--corpus", str(periodic_corpus), "--run-dir", str(run), "--hidden", "32",
+                   "--max-minutes", "0.001")
+    assert proc.returncode == 2
+    error = proc.stderr.splitlines()[-1]
+    assert error.startswith("rnnbot: error: no training steps: the 0.1s budget (--max-minutes 0.001) was used up")
+    assert "Give --max-minutes 2 or more" in error
+    assert not (run / "best.safetensors").exists()  # `make run` must not take it for a model
 
 
 @pytest.mark.parametrize("args, fragments", [

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+import io
+import math
 
-from neurons.png import CELL_H, CELL_W, GUESS_H, MARGIN, png_size, render_png
+import numpy as np
+from matplotlib.image import imread
+
+from neurons.png import CELL_H, CELL_W, MAX_SCALE, MIN_WIDTH, Geometry, ink, layout, png_size, render_png
 from neurons.render import NEGATIVE, POSITIVE, colours, show_page
 from tests.helpers import png_dimensions
 
@@ -39,18 +43,46 @@ def test_html_escapes_the_text_and_has_no_outside_resources():
 def test_png_is_a_valid_image_of_the_expected_size():
     text = "ab\ncdef"
     data = render_png(text, np.array([-1, 0, 1, 0.5, 0.2, -0.3, 0.9]), width=80)
-    # rows "ab↵" and "cdef": 4 columns by 2 rows of cells, plus the margin
-    assert png_dimensions(data) == (2 * MARGIN + 4 * CELL_W, 2 * MARGIN + 2 * CELL_H) == png_size(text, 80)
+    # rows "ab↵" and "cdef": 4 columns by 2 rows of cells, plus the margin, scaled up as far as allowed
+    geo = Geometry.for_rows([[0, 1, 2], [3, 4, 5, 6]])
+    assert geo.scale == MAX_SCALE and geo.cell_w == math.ceil(CELL_W * MAX_SCALE)
+    assert png_dimensions(data) == (2 * geo.margin + 4 * geo.cell_w, 2 * geo.margin + 2 * geo.cell_h)
+    assert png_dimensions(data) == png_size(text, 80)
 
 
-def test_png_wraps_long_lines_and_grows_for_predictions():
+def test_a_picture_is_at_least_800_pixels_wide_when_the_text_allows():
+    text = "In the beginning God created the heaven and the earth."  # 54 characters, one line
+    width, height = png_dimensions(render_png(text, np.full(len(text), -1.0), width=60))
+    assert MIN_WIDTH <= width < MIN_WIDTH + 60 and height >= 2 * CELL_H  # it was a 498x28 strip
+    assert png_size("ab", 60)[0] < MIN_WIDTH  # a short text is scaled at most MAX_SCALE times
+
+
+def test_png_wraps_long_lines_at_spaces_and_grows_for_predictions():
     text = "x" * 25
     values = np.zeros(25)
-    assert png_dimensions(render_png(text, values, width=10)) == (2 * MARGIN + 10 * CELL_W, 2 * MARGIN + 3 * CELL_H)
+    geo = Geometry.for_rows(layout(text, 10))
+    assert png_dimensions(render_png(text, values, width=10)) == (2 * geo.margin + 10 * geo.cell_w,
+                                                                  2 * geo.margin + 3 * geo.cell_h)
     top = (np.ones((25, 5), dtype=int), np.full((25, 5), 0.5), ("\ufffd", "y"))
     w, h = png_dimensions(render_png(text, values, width=10, top=top))
-    row = CELL_H + 5 * GUESS_H + 4  # the text, then five rows of guesses and a small gap
-    assert (w, h) == png_size(text, 10, guesses=True) == (2 * MARGIN + 10 * CELL_W, 2 * MARGIN + 3 * row)
+    row = geo.cell_h + 5 * geo.guess_h + geo.margin // 2  # the text, then five rows of guesses and a small gap
+    assert (w, h) == png_size(text, 10, guesses=True) == (2 * geo.margin + 10 * geo.cell_w, 2 * geo.margin + 3 * row)
+    words = "the quick brown fox jumps"
+    assert ["".join(words[t] for t in row) for row in layout(words, 12)] == ["the quick ", "brown fox ", "jumps"]
+    assert ["".join("abcdefghij"[t] for t in row) for row in layout("abcdefghij", 4)] == ["abcd", "efgh", "ij"]
+
+
+def test_glyphs_are_white_on_dark_cells_and_black_on_light_ones():
+    assert ink(np.array(POSITIVE)) == ink(np.array(NEGATIVE)) == "white"
+    assert ink(np.array([255, 255, 255])) == ink(colours(np.array([0.3]))[0]) == "black"
+    text = "MMMM"
+    picture = imread(io.BytesIO(render_png(text, np.array([1.0, 1.0, 0.0, 0.0]), width=80)))[..., :3]
+    geo = Geometry.for_rows(layout(text, 80))
+    y = slice(geo.margin, geo.margin + geo.cell_h)
+    dark_cell = picture[y, geo.margin: geo.margin + geo.cell_w]
+    light_cell = picture[y, geo.margin + 2 * geo.cell_w: geo.margin + 3 * geo.cell_w]
+    assert (dark_cell.min(axis=2) > 0.9).sum() > 20  # white strokes of the "M" on red
+    assert (light_cell.max(axis=2) < 0.2).sum() > 20  # black strokes on white
 
 
 def test_png_copes_with_characters_the_font_lacks():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from pydantic import SecretStr
@@ -13,10 +14,25 @@ from tests.helpers import ALICE, CHANNEL
 BOB = 2002  # not an admin
 
 
-async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_settings, sandbox_server):
+def entity_texts(message: dict, kind: str) -> list[str]:
+    text = message["text"].encode("utf-16-le")  # entity offsets count UTF-16 code units
+    return [text[2 * e["offset"]: 2 * (e["offset"] + e["length"])].decode("utf-16-le")
+            for e in message.get("entities", []) if e["type"] == kind]
+
+
+def code_texts(message: dict) -> list[str]:
+    return entity_texts(message, "code")
+
+
+def commands(message: dict) -> list[str]:
+    return entity_texts(message, "bot_command")
+
+
+async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_settings, sandbox_server, caplog):
     from bot.app import build_application, running
     from bot.services import create_services
 
+    caplog.set_level(logging.INFO)
     settings = make_settings(telegram_bot_token=SecretStr(sandbox_server.token),
                              telegram_api_base_url=sandbox_server.bot_api_base_url,
                              post_schedule="1h")
@@ -24,16 +40,23 @@ async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_setti
     application = build_application(settings, services)
     async with running(application, poll_timeout=1), SandboxClient(sandbox_server.url) as alice:
         service = services.posting
-        shown = (await alice.ask(None, "/schedule"))["text"]
-        assert "Channel: @rnnbot_verses" in shown and "every 1h (UTC-aligned), from POST_SCHEDULE" in shown
-        assert "Next post: " in shown and "/schedule reset" in shown
+        shown = await alice.ask(None, "/schedule")
+        assert "Channel: @rnnbot_verses" in shown["text"]
+        assert "every 1h (UTC-aligned), from POST_SCHEDULE" in shown["text"]
+        assert "Next post: " in shown["text"] and "/schedule reset" in shown["text"]
+        # Cron text is code, never a command link ("*/3" would make "/3" one).
+        assert "/schedule 0 */3 * * *" in code_texts(shown)
+        assert [c for c in commands(shown) if c != "/schedule"] == []
 
-        refused = (await alice.ask(None, "/schedule 61 * * * *"))["text"]
-        assert refused.startswith("Schedule not changed: '61 * * * *' is not a valid cron expression")
+        refused = await alice.ask(None, "/schedule 61 * * * *")
+        assert refused["text"].startswith("Schedule not changed: 61 * * * * is not a valid cron expression")
+        assert "61 * * * *" in code_texts(refused)
         assert service.schedule.expression == "1h"
 
-        changed = (await alice.ask(None, "/schedule 0 9 * * 1"))["text"]
-        assert changed.startswith("Schedule is now cron '0 9 * * 1' (UTC), from /schedule")
+        changed = await alice.ask(None, "/schedule 0 */3 * * 1")
+        assert changed["text"].startswith("Schedule is now cron 0 */3 * * 1 (UTC), from /schedule")
+        assert code_texts(changed) == ["0 */3 * * 1"] and commands(changed) == ["/schedule"]  # the source
+        await alice.ask(None, "/schedule 0 9 * * 1")
         next_post = service.scheduler.get_job("post").next_run_time
         assert (next_post.astimezone(UTC).strftime("%A %H:%M"), next_post > datetime.now(UTC)) == ("Monday 09:00", True)
         with services.database.transaction() as session:  # kept across restarts, seen by every process
@@ -53,6 +76,10 @@ async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_setti
         assert posted.startswith(f"Posted to {CHANNEL}:\n")
         assert [p["text"] for p in await alice.channel_posts(CHANNEL)] == [posted.split("\n", 1)[1]]
         assert "sent: " in (await alice.ask(None, "/schedule"))["text"]  # the post is listed
+    # One scheduler (PTB's unused JobQueue is off), and APScheduler's job bookkeeping stays out of INFO.
+    scheduler_lines = [r.getMessage() for r in caplog.records if r.name.startswith("apscheduler")]
+    assert scheduler_lines.count("Scheduler started") == 1, scheduler_lines
+    assert not [line for line in scheduler_lines if "tentatively" in line or line.startswith("Added job")]
 
 
 async def test_a_schedule_changed_in_one_process_reaches_the_others(make_settings, sqlite_db, verse_models, worker,
