@@ -50,14 +50,14 @@ class SandboxServer:
                  bot_username: str = DEFAULT_BOT_USERNAME, bot_first_name: str = "rnnbot",
                  channels: Iterable[ChannelSpec | str | int | dict] = DEFAULT_CHANNELS,
                  group_title: str = "Sandbox Group", query_timeout: float | None = None,
-                 access_log: bool = False):
+                 access_log: bool = False, inline_mode: bool = True):
         if ":" not in token or not token.split(":", 1)[0].isdigit():
             raise ValueError("token must look like a Telegram token: '<bot id>:<secret>'")
         self.host = host
         self.port = port
         self.sandbox = Sandbox(token=token, bot_username=bot_username, bot_first_name=bot_first_name,
                                channels=[ChannelSpec.coerce(c) for c in channels],
-                               group_title=group_title, query_timeout=query_timeout)
+                               group_title=group_title, query_timeout=query_timeout, inline_mode=inline_mode)
         self.app = build_app(self.sandbox)
         self._access_log = access_log
         self._runner: web.AppRunner | None = None
