@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -26,10 +26,11 @@ from telegram.ext import (
     CommandHandler,
     InlineQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
-from bot import health
+from bot import health, profile
 from bot.handlers import admin, chat, history, inline, neuron, preferences, schedule
 from bot.handlers.errors import on_error
 from bot.logs import protect_logs
@@ -53,16 +54,12 @@ def file_url_for(base_url: str) -> str:
     return base[: -len("/bot")] + "/file/bot"
 
 
-def bot_commands() -> list[BotCommand]:
-    """Telegram's command menu: what everyone may use (admin commands stay out of it)."""
-    return [BotCommand(name, about) for name, about in chat.PUBLIC_COMMANDS]
-
-
 async def on_startup(application: Application) -> None:
-    """post_init: start the worker, publish the command menu, start the scheduler and health server."""
+    """post_init: start the worker, publish the menus and descriptions, start the scheduler and the
+    health server."""
     services = get_services(application)
     services.worker.start()
-    await application.bot.set_my_commands(bot_commands())
+    await profile.publish(application)
     health_port = services.settings.health_port
     if health_port:
         host = services.settings.health_host
@@ -163,6 +160,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     # New messages only: an edited message is not a new prompt.
     private_text = (filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE
                     & ~filters.VIA_BOT)
+    application.add_handler(TypeHandler(Update, profile.before_every_update), group=profile.BEFORE_HANDLERS)
     application.add_handlers([
         CommandHandler("start", chat.start),
         CommandHandler("help", chat.help_command),
