@@ -31,6 +31,7 @@ run: $(STAMP)
 	fi
 	@if $(PY) -c '$(HAS_TOKEN)' 2>/dev/null; then \
 		echo "make run: TELEGRAM_BOT_TOKEN is set: serving on Telegram (Ctrl+C stops)"; \
+		$(VENV)/bin/rnnbot db upgrade || exit $$?; \
 		exec $(VENV)/bin/rnnbot serve; \
 	else \
 		exec $(VENV)/bin/rnnbot sandbox $(SANDBOX_ARGS); \

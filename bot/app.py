@@ -30,12 +30,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot import health, profile
+from bot import profile
 from bot.handlers import admin, chat, history, inline, neuron, preferences, schedule
 from bot.handlers.errors import on_error
 from bot.logs import protect_logs
 from bot.scheduler import service as scheduler
-from bot.services import Services, create_services, get_services
+from bot.services import Services, create_services, get_services, start_health_server
 from bot.settings import Settings
 from models.errors import RnnbotError
 
@@ -60,11 +60,8 @@ async def on_startup(application: Application) -> None:
     services = get_services(application)
     services.worker.start()
     await profile.publish(application)
-    health_port = services.settings.health_port
-    if health_port:
-        host = services.settings.health_host
-        check = health.service_check(services.database, services.models, services.worker)
-        services.health = health.HealthServer(host, health_port, check)
+    services.health = start_health_server(services)
+    if services.health is not None:
         await services.health.start()
     if services.posting is not None:
         await services.posting.start()
@@ -182,7 +179,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     ])
     if settings.channel_id:  # posts on schedule unless POST_IN_BOT=false; /schedule and /post_now
         services.posting = scheduler.build_service(settings, services.database, services.models, services.worker,
-                                                   application.bot, run_schedule=settings.post_in_bot)
+                                                   application.bot, run_schedule=settings.post_in_bot,
+                                                   metrics=services.metrics)
         application.add_handlers([
             CommandHandler("schedule", schedule.schedule_command),
             # block=False: a post may wait on flood control; other updates need not wait with it.

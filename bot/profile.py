@@ -14,6 +14,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.handlers import chat
+from bot.logs import set_log_context
 from bot.services import get_services
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ async def set_admin_menu(application: Application, admin_id: int) -> None:
 
 
 async def before_every_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Runs before the handlers: an admin's menu is set on first contact."""
+    """Runs before the handlers: log lines name the update, and an admin's menu is set on first contact."""
+    set_log_context(update_id=update.update_id)  # the update's own task: its handlers log with it
     user = update.effective_user
     if user is not None and user.id in context.bot_data.get(PENDING_MENUS, ()):
         await set_admin_menu(context.application, user.id)

@@ -40,7 +40,7 @@ def postgres_url(postgres_admin):
 
 def compose_environment(**values: str) -> dict:
     """This process's environment without any rnnbot setting, plus the given ones (as compose would)."""
-    settings = {name.upper() for name in Settings.model_fields}
+    settings = {(field.validation_alias or name).upper() for name, field in Settings.model_fields.items()}
     env = {k: v for k, v in os.environ.items() if k not in settings}
     return {**env, "OMP_NUM_THREADS": "1", "PTB_TIMEDELTA": "1", **values}
 
