@@ -24,6 +24,7 @@ HAS_TOKEN := import sys; from bot.settings import Settings; sys.exit(not Setting
 run: $(STAMP)
 	@if $(PY) -c '$(HAS_TOKEN)' 2>/dev/null; then \
 		echo "make run: TELEGRAM_BOT_TOKEN is set: serving on Telegram (Ctrl+C stops)"; \
+		$(VENV)/bin/rnnbot db upgrade || exit $$?; \
 		exec $(VENV)/bin/rnnbot serve; \
 	else \
 		exec $(VENV)/bin/rnnbot sandbox $(SANDBOX_ARGS); \

@@ -72,7 +72,7 @@ async def bench(args: argparse.Namespace) -> None:
                                 model_path=args.model, default_length=args.length, max_length=max(args.length, 1),
                                 rate_limit_count=10**9, queue_size=args.queue_size, max_batch=args.max_batch,
                                 batch_wait_ms=args.batch_wait_ms)
-            services = await asyncio.to_thread(create_services, settings)
+            services = await asyncio.to_thread(create_services, settings, migrate=True)  # a scratch database
             application = build_application(settings, services)
             async with running(application), SandboxClient(server.url) as client:
                 await user(client, server, FIRST_USER - 1, ["warm up"], [], args.timeout)

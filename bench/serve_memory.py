@@ -48,6 +48,8 @@ async def main() -> None:
             env.update(TELEGRAM_BOT_TOKEN=server.token, TELEGRAM_API_BASE_URL=server.bot_api_base_url,
                        DATABASE_URL=f"sqlite:///{tmp}/bench.db", MODEL_PATH=str(Path(args.model).resolve()),
                        RATE_LIMIT_COUNT="1000", PTB_TIMEDELTA="1")
+            subprocess.run([sys.executable, "-m", "cli", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                           stdout=subprocess.DEVNULL)  # serve checks the schema; it does not migrate
             serve = subprocess.Popen([sys.executable, "-m", "cli", "serve"], cwd=ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:

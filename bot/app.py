@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -26,15 +26,16 @@ from telegram.ext import (
     CommandHandler,
     InlineQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
-from bot import health
+from bot import profile
 from bot.handlers import admin, chat, history, inline, neuron, preferences, schedule
 from bot.handlers.errors import on_error
 from bot.logs import protect_logs
 from bot.scheduler import service as scheduler
-from bot.services import Services, create_services, get_services
+from bot.services import Services, create_services, get_services, start_health_server
 from bot.settings import Settings
 from models.errors import RnnbotError
 
@@ -53,21 +54,14 @@ def file_url_for(base_url: str) -> str:
     return base[: -len("/bot")] + "/file/bot"
 
 
-def bot_commands() -> list[BotCommand]:
-    """Telegram's command menu: what everyone may use (admin commands stay out of it)."""
-    return [BotCommand(name, about) for name, about in chat.PUBLIC_COMMANDS]
-
-
 async def on_startup(application: Application) -> None:
-    """post_init: start the worker, publish the command menu, start the scheduler and health server."""
+    """post_init: start the worker, publish the menus and descriptions, start the scheduler and the
+    health server."""
     services = get_services(application)
     services.worker.start()
-    await application.bot.set_my_commands(bot_commands())
-    health_port = services.settings.health_port
-    if health_port:
-        host = services.settings.health_host
-        check = health.service_check(services.database, services.models, services.worker)
-        services.health = health.HealthServer(host, health_port, check)
+    await profile.publish(application)
+    services.health = start_health_server(services)
+    if services.health is not None:
         await services.health.start()
     if services.posting is not None:
         await services.posting.start()
@@ -164,6 +158,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     # New messages only: an edited message is not a new prompt.
     private_text = (filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE
                     & ~filters.VIA_BOT)
+    application.add_handler(TypeHandler(Update, profile.before_every_update), group=profile.BEFORE_HANDLERS)
     application.add_handlers([
         CommandHandler("start", chat.start),
         CommandHandler("help", chat.help_command),
@@ -185,7 +180,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     ])
     if settings.channel_id:  # posts on schedule unless POST_IN_BOT=false; /schedule and /post_now
         services.posting = scheduler.build_service(settings, services.database, services.models, services.worker,
-                                                   application.bot, run_schedule=settings.post_in_bot)
+                                                   application.bot, run_schedule=settings.post_in_bot,
+                                                   metrics=services.metrics)
         application.add_handlers([
             CommandHandler("schedule", schedule.schedule_command),
             # block=False: a post may wait on flood control; other updates need not wait with it.

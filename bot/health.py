@@ -1,6 +1,7 @@
 """GET /healthz: is the database reachable and a model loaded? For container healthchecks and load balancers.
+GET /metrics: the process's Prometheus metrics (bot/metrics.py), when it is given them.
 
-    server = HealthServer("0.0.0.0", 8090, service_check(db, store))
+    server = HealthServer("0.0.0.0", 8090, service_check(db, store), metrics=Metrics())
     await server.start()          # port 0 picks a free port: read server.port
     ...
     await server.stop()
@@ -11,20 +12,24 @@ own "ok" is true or, without an "ok", when every boolean in it is true (e.g. {"d
 so a slow database never blocks the bot's event loop, and it is given CHECK_TIMEOUT_S to answer.
 
 `python -m bot.health [URL]` probes the endpoint and exits 0 or 1 (the Dockerfile's HEALTHCHECK).
+Without a URL it probes 127.0.0.1 on HEALTH_PORT, read as every command reads settings (environment,
+then .env); HEALTH_PORT is 0 (off) by default, and the image and compose set 8090.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+
+from models.errors import RnnbotError
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +37,26 @@ CHECK_TIMEOUT_S = 5.0
 
 
 class HealthServer:
-    def __init__(self, host: str, port: int, check: Callable[[], dict]):
-        self.host, self.port, self.check = host, port, check
+    def __init__(self, host: str, port: int, check: Callable[[], dict], metrics=None):
+        self.host, self.port, self.check, self.metrics = host, port, check, metrics
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
+        if self.metrics is not None:
+            app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None)  # probes every few seconds would flood the log
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        try:
+            await web.TCPSite(self._runner, self.host, self.port).start()
+        except OSError as exc:
+            await self.stop()
+            raise RnnbotError(f"cannot listen for health checks on {self.host}:{self.port} (HEALTH_HOST, "
+                              f"HEALTH_PORT): {exc.strerror or exc}") from None
         self.port = self._runner.addresses[0][1]
-        log.info("health endpoint on http://%s:%d/healthz", self.host, self.port)
+        log.info("health endpoint on http://%s:%d/healthz%s", self.host, self.port,
+                 " (metrics at /metrics)" if self.metrics is not None else "")
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -74,6 +87,10 @@ class HealthServer:
             ok = bool(flags) and all(flags)
         body.pop("ok", None)
         return web.json_response({"ok": ok, **body}, status=200 if ok else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = await asyncio.to_thread(self.metrics.render)  # a gauge may ask the database
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def database_reachable(db) -> bool:
@@ -112,9 +129,26 @@ def probe(url: str, timeout: float = 4.0) -> int:
     return 1
 
 
-def default_url() -> str:
-    return f"http://127.0.0.1:{os.environ.get('HEALTH_PORT') or '8090'}/healthz"
+def default_url() -> str | None:
+    """This machine's endpoint on HEALTH_PORT; None when the setting is 0 (no endpoint)."""
+    from bot.settings import Settings
+
+    port = Settings().health_port
+    return f"http://127.0.0.1:{port}/healthz" if port else None
+
+
+def main(argv: list[str]) -> int:
+    try:
+        url = argv[0] if argv else default_url()
+    except ValueError as exc:  # pydantic's ValidationError: the service itself would not start
+        print(f"unhealthy: bad configuration: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    if url is None:
+        print("unhealthy: HEALTH_PORT is 0, so there is no health endpoint to probe (set HEALTH_PORT)",
+              file=sys.stderr)
+        return 1
+    return probe(url)
 
 
 if __name__ == "__main__":
-    sys.exit(probe(sys.argv[1] if len(sys.argv) > 1 else default_url()))
+    sys.exit(main(sys.argv[1:]))

@@ -15,13 +15,16 @@ from pathlib import Path
 from telegram import Update
 from telegram.ext import Application, CallbackContext
 
+from bot import health
 from bot.health import HealthServer
+from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.scheduler.service import PostingService
 from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
 from db import repositories as repo
-from db.session import Database, database_errors
+from db.migrate import require_head
+from db.session import Database, database_errors, safe_url
 from models.bundled import default_model
 from models.errors import RnnbotError
 
@@ -39,6 +42,7 @@ class Services:
     models: ModelStore
     worker: GenerationWorker
     limiter: RateLimiter
+    metrics: Metrics = field(default_factory=Metrics)  # served at /metrics with the health endpoint
     model_paths: dict[str, str] = field(default_factory=dict)  # what `models` was loaded from
     started_at: float = field(default_factory=time.time)
     posting: PostingService | None = None  # auto-posting, when CHANNEL_ID is set (bot/app.py)
@@ -97,12 +101,17 @@ def resolve_models(settings: Settings, database: Database) -> tuple[dict[str, st
     return paths, newest
 
 
-def create_services(settings: Settings) -> Services:
-    """Upgrade the database, sync the admin flags, load the models (the slow part), build the worker."""
+def create_services(settings: Settings, *, migrate: bool = False) -> Services:
+    """Check the database's schema (or with `migrate`, upgrade it: `rnnbot sandbox`), sync the admin
+    flags, load the models (the slow part), build the worker."""
     database = Database(settings.database_url)
+    log.info("database: %s", safe_url(database.url))
     try:
         with database_errors(database.url):
-            database.upgrade()
+            if migrate:
+                database.upgrade()
+            else:
+                require_head(database.engine)
             with database.transaction() as session:
                 repo.sync_admins(session, admin_ids=settings.admin_user_ids)
         paths, default = resolve_models(settings, database)
@@ -110,11 +119,23 @@ def create_services(settings: Settings) -> Services:
     except BaseException:
         database.close()
         raise
+    metrics = Metrics()
     worker = GenerationWorker(models, queue_size=settings.queue_size, max_batch=settings.max_batch,
-                              batch_wait_s=settings.batch_wait_ms / 1000)
+                              batch_wait_s=settings.batch_wait_ms / 1000, metrics=metrics)
+    metrics.watch_queue(lambda: worker.pending)
+    metrics.watch_models(models)
     limiter = RateLimiter(settings.rate_limit_count, settings.rate_limit_window_s)
     log.info("serving models %s (default %r)", ", ".join(sorted(paths)), default)
-    return Services(settings, database, models, worker, limiter, model_paths=paths)
+    return Services(settings, database, models, worker, limiter, metrics, model_paths=paths)
+
+
+def start_health_server(services: Services) -> HealthServer | None:
+    """GET /healthz and /metrics on HEALTH_HOST:HEALTH_PORT, when HEALTH_PORT is set (not 0)."""
+    settings = services.settings
+    if not settings.health_port:
+        return None
+    check = health.service_check(services.database, services.models, services.worker)
+    return HealthServer(settings.health_host, settings.health_port, check, metrics=services.metrics)
 
 
 async def require_admin(update: Update, context: CallbackContext) -> bool:

@@ -1,4 +1,7 @@
-"""Service configuration, from the environment (and an optional .env file)."""
+"""Service configuration: flags (where a command has them), the environment, `.env`, defaults.
+
+The order and the `.env` file are db/settings.py's SOURCES, which every command shares.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +10,26 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 
+from bot.logs import LogSettings
+from db.settings import SOURCES, DatabaseSettings
 from models.bundled import DEFAULT_RUN_DIR
 
-DEFAULT_DATABASE_URL = "sqlite:///data/rnnbot.db"
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+class Settings(DatabaseSettings, LogSettings):
+    """Everything `serve`, `scheduler`, `post` and `sandbox` read (database_url, retention_days and
+    log_format are declared in the classes it extends, which commands that need only those use)."""
+
+    model_config = SOURCES
 
     # Telegram
     telegram_bot_token: SecretStr = Field(SecretStr(""), description="bot token from @BotFather")
     telegram_api_base_url: str = Field("", description="empty = Telegram; else e.g. http://127.0.0.1:8081/bot")
     admin_user_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), description="comma-separated")
-    # storage and model
-    database_url: str = DEFAULT_DATABASE_URL
+    # model
     model_path: str = Field("", description="run directory or checkpoint file of the default model; empty = "
                                             "a trained run in MODEL_RUN_DIR, else the bundled KJV model")
     model_run_dir: str = Field(DEFAULT_RUN_DIR, description="where `rnnbot train` puts the model (used when "

@@ -76,8 +76,11 @@ class ModelStore:
 
 
 class GenerationWorker:
-    def __init__(self, store: ModelStore, queue_size: int = 64, max_batch: int = 64, batch_wait_s: float = 0.005):
+    def __init__(self, store: ModelStore, queue_size: int = 64, max_batch: int = 64, batch_wait_s: float = 0.005,
+                 metrics=None):
+        """`metrics`: a bot.metrics.Metrics that counts batches and generated characters."""
         self.store = store
+        self.metrics = metrics
         self.max_batch, self.batch_wait_s = max_batch, batch_wait_s
         self._queue: queue.Queue[Request | None] = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None
@@ -151,6 +154,8 @@ class GenerationWorker:
             finally:
                 self.batches += 1
                 self.largest_batch = max(self.largest_batch, len(requests))
+            if self.metrics is not None:
+                self.metrics.batch(len(requests), sum(len(c.text) for c in completions))
             for r, completion in zip(requests, completions):
                 _deliver(r, completion, None)
 

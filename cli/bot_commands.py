@@ -9,6 +9,7 @@ import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
+from cli.options import database_option
 from models.errors import RnnbotError
 
 log = logging.getLogger(__name__)
@@ -18,34 +19,36 @@ SANDBOX_CHATS = "data/sandbox-chats.json"  # beside make run's data/rnnbot.db
 
 
 def register(sub) -> None:
-    p = sub.add_parser("serve", help="run the Telegram bot (and the scheduler) until SIGTERM/SIGINT",
+    p = sub.add_parser("serve", parents=[database_option()],
+                       help="run the Telegram bot (and the scheduler) until SIGTERM/SIGINT",
                        description="Run the bot with the configuration from the environment (and .env): "
-                                   "TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, MODEL_PATH, DATABASE_URL, ...")
+                                   "TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, MODEL_PATH, DATABASE_URL, ... "
+                                   "The database must be migrated first: `rnnbot db upgrade`.")
     p.set_defaults(handler=cmd_serve)
 
-    p = sub.add_parser("sandbox", help="run a local Telegram sandbox with the bot in it, and print its URL",
+    p = sub.add_parser("sandbox", parents=[database_option()],
+                       help="run a local Telegram sandbox with the bot in it, and print its URL",
                        description="Start the offline Telegram sandbox (a Bot API server and a chat page) and "
-                                   "the bot against it, in one process, with the sandbox's test token.")
+                                   "the bot against it, in one process, with the sandbox's test token. "
+                                   "It migrates the database itself.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port of the page and the Bot API (default: 8080; "
                                                           "0 picks a free one)")
     p.add_argument("--chats-file", default=SANDBOX_CHATS, metavar="PATH",
                    help=f"keep the page's users, chats and messages here across restarts (default: {SANDBOX_CHATS}; "
                         "'' keeps them in memory only)")
+    p.add_argument("--inline-mode", action=argparse.BooleanOptionalAction, default=True,
+                   help="whether the sandbox's bot has inline mode on, as @BotFather's /setinline sets it "
+                        "(default: on)")
     p.set_defaults(handler=cmd_sandbox)
 
 
-def load_settings():
-    from pydantic import ValidationError
-
+def load_settings(args: argparse.Namespace):
+    """Settings from the flags, then the environment, then .env, then the defaults."""
     from bot.settings import Settings
+    from cli.options import read_settings
 
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join((f"{'.'.join(map(str, e['loc'])).upper()}: " if e["loc"] else "")
-                             + e["msg"].removeprefix("Value error, ") for e in exc.errors())
-        raise RnnbotError(f"bad configuration: {problems}") from None
+    return read_settings(Settings, database_url=getattr(args, "database_url", None))
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -81,7 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.logs import redact_secrets
     from bot.services import create_services
 
-    settings = load_settings()
+    settings = load_settings(args)
     token = settings.telegram_bot_token.get_secret_value()
     if not token:
         raise RnnbotError("TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather, or try `rnnbot sandbox`)")
@@ -120,8 +123,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from db.session import safe_url
     from sandbox import DEFAULT_TOKEN, run_sandbox
 
-    settings = sandbox_settings(load_settings())
-    services = create_services(settings)
+    settings = sandbox_settings(load_settings(args))
+    services = create_services(settings, migrate=True)  # a local try-out: migrate its own database
 
     async def main(stop: asyncio.Event) -> None:
         stop_sandbox = asyncio.Event()
@@ -147,7 +150,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
         try:
             await run_sandbox(args.host, args.port, token=DEFAULT_TOKEN, on_ready=on_ready, stop=stop_sandbox,
-                              chats_file=args.chats_file or None)
+                              chats_file=args.chats_file or None, inline_mode=args.inline_mode)
         except OSError as exc:
             raise RnnbotError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
         if bot_task is not None:

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import os
 
+from cli.options import database_option, read_settings
 from models.errors import RnnbotError
 
 RETENTION_ENV = "RNNBOT_RETENTION_DAYS"
 
 
 def register(sub) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--database-url", metavar="URL",
-                        help="database to use (default: $DATABASE_URL, else sqlite:///data/rnnbot.db)")
+    common = database_option()
     p = sub.add_parser("db", help="database: migrations, statistics, retention")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
 
-    q = db_sub.add_parser("upgrade", parents=[common], help="apply migrations (the service also does this on start)")
+    q = db_sub.add_parser("upgrade", parents=[common],
+                          help="apply migrations (before serve, scheduler or post start: they do not migrate)")
     q.add_argument("--revision", default="head", help="migrate up to this revision (default: head)")
     q.set_defaults(handler=cmd_upgrade)
 
@@ -34,7 +33,8 @@ def register(sub) -> None:
     q.set_defaults(handler=cmd_stats)
 
     q = db_sub.add_parser("prune", parents=[common], help="delete prompts and completions older than N days")
-    q.add_argument("--days", type=float, help=f"retention in days (default: ${RETENTION_ENV})")
+    q.add_argument("--days", type=float, help=f"retention in days (default: {RETENTION_ENV} from the "
+                                              "environment, then .env)")
     q.set_defaults(handler=cmd_prune)
 
     q = db_sub.add_parser("revision", parents=[common],
@@ -43,10 +43,19 @@ def register(sub) -> None:
     q.set_defaults(handler=cmd_revision)
 
 
-def _open(args: argparse.Namespace):
-    from db.session import Database
+def _settings(args: argparse.Namespace, **flags):
+    from db.settings import DatabaseSettings
 
-    return Database(args.database_url)
+    return read_settings(DatabaseSettings, database_url=args.database_url, **flags)
+
+
+def _open(args: argparse.Namespace, settings=None):
+    """The database the flag, the environment or .env names; says which before touching it."""
+    from db.session import Database, safe_url
+
+    url = (settings or _settings(args)).database_url
+    print(f"database: {safe_url(url)}", flush=True)
+    return Database(url)
 
 
 def _revision_line(engine) -> str:
@@ -59,11 +68,10 @@ def _revision_line(engine) -> str:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    from db.session import database_errors, safe_url
+    from db.session import database_errors
 
     with _open(args) as db, database_errors(db.url):
         db.upgrade(args.revision)
-        print(f"database: {safe_url(db.url)}")
         print(_revision_line(db.engine))
     return 0
 
@@ -81,10 +89,9 @@ def cmd_downgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_current(args: argparse.Namespace) -> int:
-    from db.session import database_errors, safe_url
+    from db.session import database_errors
 
     with _open(args) as db, database_errors(db.url):
-        print(f"database: {safe_url(db.url)}")
         print(_revision_line(db.engine))
     return 0
 
@@ -99,7 +106,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
         if current_revision(db.engine) is None:
             raise DatabaseConfigError(f"{safe_url(db.url)} has no rnnbot tables yet: "
                                       "run `rnnbot db upgrade`")
-        print(f"database: {safe_url(db.url)}")
         print(_revision_line(db.engine))
         with db.transaction() as session:
             counts = repo.table_counts(session)
@@ -123,16 +129,13 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from db import repositories as repo
     from db.session import database_errors
 
-    days = args.days
+    if args.days is not None and not args.days > 0:
+        raise RnnbotError(f"--days must be a positive number of days, got {args.days:g}")
+    settings = _settings(args, retention_days=args.days)
+    days = settings.retention_days
     if days is None:
-        raw = os.environ.get(RETENTION_ENV, "")
-        if not raw:
-            raise RnnbotError(f"say how old: --days N (or set {RETENTION_ENV})")
-        try:
-            days = float(raw)
-        except ValueError:
-            raise RnnbotError(f"{RETENTION_ENV}={raw!r} is not a number of days") from None
-    with _open(args) as db, database_errors(db.url), db.transaction() as session:
+        raise RnnbotError(f"say how old: --days N (or set {RETENTION_ENV})")
+    with _open(args, settings) as db, database_errors(db.url), db.transaction() as session:
         deleted = repo.prune_older_than(session, days=days)
     print(f"deleted {deleted['prompts']:,} prompts and {deleted['completions']:,} completions "
           f"older than {days:g} days")

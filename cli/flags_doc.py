@@ -16,10 +16,19 @@ GROUPS = {"corpus": "Data", "cell": "Model", "seq_len": "Optimisation", "max_ste
 
 HEADER = """# `rnnbot train` flags
 
-Every flag can also be set with an environment variable `RNNBOT_<NAME>` (flags win).
+Every flag can also be set as `RNNBOT_<NAME>`, in the environment or in `.env` in the working
+directory. The order, as for every `rnnbot` command: the flag, then the environment, then `.env`,
+then the default below. An empty value counts as unset.
+
 `rnnbot train --resume RUN_DIR` continues a run; only the *how long* and *output* flags
 (`--max-steps`, `--max-minutes`, `--stop-after`, `--eval-every`, `--log-every`, `--sample-chars`,
 `--threads`, `--database-url`) may change on resume.
+
+`rnnbot train --init-from CHECKPOINT --corpus NEW --run-dir NEW_DIR ...` fine-tunes: a new run
+starts from the checkpoint's weights with a fresh optimizer and learning-rate schedule. The
+vocabulary and the architecture (`--cell`, `--layers`, `--hidden`, `--embedding`) are the
+checkpoint's; the vocabulary does not grow. Characters of the new corpus that it lacks are
+listed with their counts at the start and read as the unknown symbol, as in generation.
 """
 
 

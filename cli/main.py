@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 
-from bot.logs import protect_logs
 from models.errors import RnnbotError
 
 EXIT_USAGE = 2
@@ -61,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = Parser(prog="rnnbot", description="Character-level RNN text generation bot.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log-format", choices=("text", "json"),
+                        help="json: one JSON object per line (default: LOG_FORMAT from the environment, then .env, "
+                             "else text)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train_commands.register(sub)
     db_commands.register(sub)
@@ -70,9 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+def configure_logging(verbose: bool, log_format: str | None = None) -> None:
+    """The level from -v; --log-format, else LOG_FORMAT (environment, .env) picks text or JSON lines."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO)
+    # Imported once the level is set: importing db looks at it (db/__init__.py).
+    from bot.logs import LogSettings, formatter, protect_logs
+    from cli.options import read_settings
+
+    chosen = formatter(read_settings(LogSettings, log_format=log_format).log_format)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(chosen)
+    logging.captureWarnings(True)  # warnings become log lines too, in the chosen format
     protect_logs()
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
@@ -84,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # a flag the subcommand does not have: its usage, not rnnbot's
         chosen_subcommand(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
-    configure_logging(args.verbose)
     try:
+        configure_logging(args.verbose, args.log_format)
         return args.handler(args) or 0
     except RnnbotError as exc:
         print(f"rnnbot: error: {exc}", file=sys.stderr)

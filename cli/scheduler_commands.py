@@ -10,6 +10,7 @@ import sys
 from contextlib import asynccontextmanager
 
 from cli.bot_commands import load_settings, run_until_signalled, startup_errors
+from cli.options import database_option
 from models.errors import RnnbotError
 
 log = logging.getLogger(__name__)
@@ -18,12 +19,14 @@ DRY_RUN_ROUNDS = 5  # rounds of POST_CANDIDATES samples before the dry run gives
 
 
 def register(sub) -> None:
-    p = sub.add_parser("post", help="post one generated verse to CHANNEL_ID now (--dry-run: only print it)")
+    p = sub.add_parser("post", parents=[database_option()],
+                       help="post one generated verse to CHANNEL_ID now (--dry-run: only print it)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the verse that would be posted; post nothing, record no candidates")
     p.set_defaults(handler=cmd_post)
 
-    p = sub.add_parser("scheduler", help="run the channel posting scheduler alone, until SIGTERM or Ctrl-C")
+    p = sub.add_parser("scheduler", parents=[database_option()],
+                       help="run the channel posting scheduler alone, until SIGTERM or Ctrl-C")
     p.set_defaults(handler=cmd_scheduler)
 
 
@@ -46,7 +49,7 @@ def cmd_post(args: argparse.Namespace) -> int:
     from bot.scheduler.service import check_settings
     from bot.services import create_services
 
-    settings = load_settings()
+    settings = load_settings(args)
     if not args.dry_run:
         if not settings.channel_id.strip():
             raise RnnbotError("CHANNEL_ID is not set: there is no channel to post to (try --dry-run)")
@@ -114,7 +117,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from bot.scheduler.service import check_settings
     from bot.services import create_services
 
-    settings = load_settings()
+    settings = load_settings(args)
     check_settings(settings)
     services = create_services(settings)
     try:
@@ -126,11 +129,16 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 async def _run_scheduler(settings, services, stop: asyncio.Event) -> None:
     from bot.scheduler.service import build_service
+    from bot.services import start_health_server
 
     async with _connected_bot(settings) as bot:
-        service = build_service(settings, services.database, services.models, services.worker, bot)
+        service = build_service(settings, services.database, services.models, services.worker, bot,
+                                metrics=services.metrics)
         services.worker.start()
+        health = start_health_server(services)  # /healthz for compose, /metrics for Prometheus
         try:
+            if health is not None:
+                await health.start()
             await service.start()
             try:
                 log.info("scheduler running (pid %d); SIGTERM or Ctrl+C stops it", os.getpid())
@@ -139,6 +147,8 @@ async def _run_scheduler(settings, services, stop: asyncio.Event) -> None:
             finally:
                 await service.stop()
         finally:
+            if health is not None:
+                await health.stop()
             await asyncio.to_thread(services.worker.stop)
 
 

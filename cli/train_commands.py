@@ -27,7 +27,8 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, help="write the prepared text here")
     p.set_defaults(handler=cmd_prepare)
 
-    p = sub.add_parser("train", help="train a character-level RNN (or --resume a run)")
+    p = sub.add_parser("train", help="train a character-level RNN (or --resume a run, or --init-from a "
+                                     "checkpoint to fine-tune it)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run exactly where it stopped")
     add_config_args(p, TrainConfig, ENV_PREFIX, "training options")
     p.set_defaults(handler=cmd_train)
@@ -97,7 +98,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = build_config(TrainConfig, args, ENV_PREFIX)
         if not cfg.max_steps and not cfg.max_minutes:
             cfg = cfg.with_changes(max_minutes=5.0)
-        trainer = Trainer.start(cfg)
+        explicit = {*env_options(TrainConfig, ENV_PREFIX), *given_options(args, TrainConfig)}
+        trainer = Trainer.start(cfg, explicit)
+    if trainer.cfg.database_url and trainer.dist.is_main:
+        from db.session import safe_url
+
+        print(f"database: {safe_url(trainer.cfg.database_url)}", flush=True)
     result = trainer.run()
     if result.step == 0 and result.status == "finished":  # the budget ran out first: no model to keep
         raise RnnbotError(" ".join(result.notes) or "no training steps")

@@ -3,7 +3,7 @@
     from db.session import Database
     from db import repositories as repo
 
-    db = Database()            # $DATABASE_URL, default sqlite:///data/rnnbot.db
+    db = Database()            # DATABASE_URL (environment, then .env), default sqlite:///data/rnnbot.db
     db.upgrade()
     with db.transaction() as session:
         repo.upsert_user(session, user_id=42, username="ann")

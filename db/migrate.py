@@ -104,6 +104,19 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def require_head(engine: Engine) -> None:
+    """Raise DatabaseConfigError unless the schema is at the newest revision. Services check instead
+    of migrating: one `rnnbot db upgrade` migrates (compose's migrate service), replicas never race."""
+    from db.errors import DatabaseConfigError
+
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    state = "has no rnnbot tables yet" if current is None else f"is at revision {current}, this rnnbot needs {head}"
+    raise DatabaseConfigError(f"database {where} {state}: run `rnnbot db upgrade` first")
+
+
 def schema_diff(engine: Engine) -> list:
     """What autogenerate would change: empty when models and the migrated database agree."""
     with engine.connect() as connection:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -17,17 +16,18 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import DatabaseConfigError
+from db.settings import DEFAULT_DATABASE_URL, DatabaseSettings
 
 T = TypeVar("T")
 
-DEFAULT_DATABASE_URL = "sqlite:///data/rnnbot.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 POSTGRES_DRIVER = "postgresql+psycopg"
 
 
 def resolve_url(url: str | URL | None = None) -> URL:
-    """The given URL, else $DATABASE_URL, else the SQLite default; postgresql:// means psycopg 3."""
-    raw = url if url is not None else (os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+    """The given URL, else DATABASE_URL (environment, then .env), else the SQLite default;
+    postgresql:// means psycopg 3."""
+    raw = url if url is not None else DatabaseSettings().database_url
     try:
         parsed = make_url(raw)
     except ArgumentError:
@@ -108,8 +108,8 @@ def database_errors(url: str | URL | None = None) -> Iterator[None]:
 class Database:
     """An engine plus a session factory. Repository functions take the session it hands out:
 
-        db = Database()                      # $DATABASE_URL or sqlite:///data/rnnbot.db
-        db.upgrade()                         # apply migrations (the service does this on start)
+        db = Database()                      # DATABASE_URL (env, .env) or sqlite:///data/rnnbot.db
+        db.upgrade()                         # apply migrations (`rnnbot db upgrade` does)
         with db.transaction() as session:    # commits on success, rolls back on any error
             upsert_user(session, user_id=42, username="ann")
     """

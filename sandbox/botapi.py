@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -11,9 +10,10 @@ import time
 from aiohttp import web
 
 # Imported for their @api_method registrations.
-from sandbox import api_messages, api_queries  # noqa: F401
+from sandbox import api_messages, api_profile, api_queries  # noqa: F401
 from sandbox.context import METHODS, SANDBOX_KEY, Call, api_method
 from sandbox.params import ApiError, Params, bad_request
+from sandbox.state import commands_key
 from sandbox.webhook import webhook_url_problem
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ async def handle_file_download(request: web.Request) -> web.StreamResponse:
 @api_method("getMe")
 async def get_me(call: Call) -> dict:
     return {**call.state.bot.to_dict(), "can_join_groups": True,
-            "can_read_all_group_messages": True, "supports_inline_queries": True,
+            "can_read_all_group_messages": True, "supports_inline_queries": call.sandbox.inline_mode,
             "can_connect_to_business": False, "has_main_web_app": False}
 
 
@@ -170,9 +170,16 @@ async def get_webhook_info(call: Call) -> dict:
     return info
 
 
+CHAT_SCOPES = ("chat", "chat_administrators", "chat_member")
+
+
 def _commands_key(call: Call) -> str:
     scope = call.params.json("scope") or {"type": "default"}
-    return json.dumps(scope, sort_keys=True) + "|" + (call.params.str("language_code") or "")
+    if not isinstance(scope, dict):
+        raise bad_request("can't parse BotCommandScope JSON object")
+    if scope.get("type") in CHAT_SCOPES and call.state.resolve_chat(scope.get("chat_id")) is None:
+        raise bad_request("chat not found")  # e.g. a user who has never started the bot
+    return commands_key(scope, call.params.str("language_code") or "")
 
 
 @api_method("setMyCommands")

@@ -143,6 +143,10 @@ class SandboxClient:
     async def state(self) -> dict:
         return await self._request("GET", "state")
 
+    async def view(self, chat: str = "private") -> dict:
+        """What the chat page shows this client's user: messages, their command menu, ..."""
+        return await self._request("GET", "view", params={"user_id": self.user["id"], "chat": chat})
+
     # --- waiting ---------------------------------------------------------------------------------
 
     async def _wait(self, fetch: Callable, accept: Callable, timeout: float, what: str):

@@ -21,6 +21,9 @@ class Sandbox:
     group_title: str = "Sandbox Group"
     # Seconds after which answering a callback or inline query fails as in Telegram (None: never).
     query_timeout: float | None = None
+    # getMe's supports_inline_queries, which @BotFather's /setinline turns on; off: users cannot
+    # send the bot inline queries.
+    inline_mode: bool = True
     faults: FaultInjector = field(default_factory=FaultInjector)
     chats_file: str | None = None  # where the chats are kept across restarts (None: in memory only)
 

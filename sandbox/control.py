@@ -12,7 +12,7 @@ from aiohttp import web
 from sandbox import user_actions
 from sandbox.context import SANDBOX_KEY, Sandbox
 from sandbox.formatting import parse_text
-from sandbox.state import DEFAULT_USER, GROUP_ID, SandboxState, User
+from sandbox.state import DEFAULT_USER, GROUP_ID, SandboxState, User, commands_key
 
 MAX_VIEW_WAIT = 25.0
 VIEW_MESSAGES = 200
@@ -119,7 +119,10 @@ async def press(request: web.Request) -> web.Response:
 @routes.post("/sandbox/api/inline_query")
 async def inline_query(request: web.Request) -> web.Response:
     data = await body(request)
-    state = sandbox_of(request).state
+    sandbox = sandbox_of(request)
+    if not sandbox.inline_mode:
+        raise user_actions.ActionError(f"@{sandbox.bot_username} has no inline mode (@BotFather: /setinline)")
+    state = sandbox.state
     return ok(user_actions.inline_query(state, acting_user(state, data), str(data.get("query", "")),
                                         str(data.get("offset", "")), data.get("chat_id")))
 
@@ -266,7 +269,8 @@ def page_view(state: SandboxState, query) -> dict:
         "users": [u.to_dict() for u in state.users.values()],
         "group": state.chats[GROUP_ID].to_dict(),
         "channels": [{**c.to_dict(), "bot_is_admin": c.bot_is_admin} for c in channels],
-        "commands": state.commands.get('{"type": "default"}|', []),
+        "commands": state.commands_for(chat_id) if chat_key == "private"
+        else state.commands.get(commands_key({"type": "default"}), []),
         "chat_id": chat_id,
         "messages": state.chat_messages(chat_id, VIEW_MESSAGES),
         "reply_keyboard": state.reply_keyboards.get(chat_id),

@@ -71,8 +71,9 @@ class SandboxServer:
                  bot_username: str = DEFAULT_BOT_USERNAME, bot_first_name: str = "rnnbot",
                  channels: Iterable[ChannelSpec | str | int | dict] = DEFAULT_CHANNELS,
                  group_title: str = "Sandbox Group", query_timeout: float | None = None,
-                 access_log: bool = False, chats_file: str | Path | None = None):
-        """`chats_file`: keep users, chats and messages in this JSON file across restarts
+                 access_log: bool = False, inline_mode: bool = True, chats_file: str | Path | None = None):
+        """`inline_mode` False: a bot without inline mode (getMe says so; inline queries are refused).
+        `chats_file`: keep users, chats and messages in this JSON file across restarts
         (sandbox/persist.py); None keeps them in memory only."""
         if ":" not in token or not token.split(":", 1)[0].isdigit():
             raise ValueError("token must look like a Telegram token: '<bot id>:<secret>'")
@@ -80,7 +81,7 @@ class SandboxServer:
         self.port = port
         self.sandbox = Sandbox(token=token, bot_username=bot_username, bot_first_name=bot_first_name,
                                channels=[ChannelSpec.coerce(c) for c in channels],
-                               group_title=group_title, query_timeout=query_timeout,
+                               group_title=group_title, query_timeout=query_timeout, inline_mode=inline_mode,
                                chats_file=str(chats_file) if chats_file else None)
         self.keeper = ChatKeeper(chats_file) if chats_file else None
         self._saver: asyncio.Task | None = None

@@ -11,6 +11,7 @@ import asyncio
 import copy
 import dataclasses
 import itertools
+import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -114,7 +115,9 @@ class SandboxState:
     callback_queries: dict[str, dict] = field(default_factory=dict)
     inline_queries: dict[str, dict] = field(default_factory=dict)
     files: dict[str, StoredFile] = field(default_factory=dict)
-    commands: dict[str, list[dict]] = field(default_factory=dict)  # key: scope JSON + language
+    commands: dict[str, list[dict]] = field(default_factory=dict)  # key: commands_key(scope, language)
+    descriptions: dict[str, str] = field(default_factory=dict)  # setMyDescription, by language ("": any)
+    short_descriptions: dict[str, str] = field(default_factory=dict)  # setMyShortDescription
     reply_keyboards: dict[int, dict | None] = field(default_factory=dict)  # per chat, for the page
     webhook: dict | None = None
     allowed_updates: list[str] | None = None
@@ -172,6 +175,17 @@ class SandboxState:
             except ValueError:
                 return None
         return self.chats.get(chat_id) if chat_id is not None else None
+
+    def commands_for(self, chat_id: int, language: str = "") -> list[dict]:
+        """The command menu a private chat shows: its own scope, else all private chats, else the
+        default; in each, the user's language first (Telegram's order)."""
+        scopes = ({"type": "chat", "chat_id": chat_id}, {"type": "all_private_chats"}, {"type": "default"})
+        for scope in scopes:
+            for code in dict.fromkeys((language, "")):
+                key = commands_key(scope, code)
+                if key in self.commands:
+                    return self.commands[key]
+        return []
 
     def ensure_user(self, user_id: int, first_name: str | None = None,
                     username: str | None = None) -> User:
@@ -325,6 +339,11 @@ class SandboxState:
         self.closing = True
         self.updates_signal.fire()
         self.change_signal.fire()
+
+
+def commands_key(scope: dict, language: str = "") -> str:
+    """How setMyCommands files a menu: its scope and language."""
+    return json.dumps(scope, sort_keys=True) + "|" + language
 
 
 def _without_reply(message: dict | None) -> dict | None:

@@ -88,11 +88,21 @@ def assert_clean_error(proc, *fragments):
 
 
 def bot_env(tmp_path, **values) -> dict:
-    """The process's environment: nothing inherited that configures the bot, plus `values`."""
+    """The process's environment: nothing inherited that configures the bot, plus `values`; the
+    default database (serve.db in tmp_path) is migrated, as `rnnbot db upgrade` would."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TELEGRAM_", "ADMIN_", "DATABASE_", "MODEL_", "CHANNEL_", "HEALTH_", "WEBHOOK_"))}
-    env.update(OMP_NUM_THREADS="1", DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}", **values)
+           if not k.startswith(("TELEGRAM_", "ADMIN_", "DATABASE_", "MODEL_", "CHANNEL_", "HEALTH_", "WEBHOOK_",
+                                "LOG_"))}
+    env.update(OMP_NUM_THREADS="1", DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}")
+    migrate(env["DATABASE_URL"])
+    env.update(values)
     return env
+
+
+def migrate(url: str) -> None:
+    """What `rnnbot db upgrade` does, in this process (services check the schema; they do not migrate)."""
+    with Database(url) as database:
+        database.upgrade()
 
 
 async def start_process(*args: str, env: dict, cwd) -> asyncio.subprocess.Process:

@@ -25,6 +25,8 @@ class TrainConfig:
     hidden: int = opt(256, "units per layer")
     embedding: int = opt(0, "embedding width (0 = same as --hidden)")
     dropout: float = opt(0.0, "dropout between layers and before the head")
+    init_from: str | None = opt(None, "fine-tune: start from this checkpoint (or run directory) with its "
+                                      "weights, vocabulary and architecture; fresh optimizer and schedule")
     # optimisation
     seq_len: int = opt(128, "characters per truncated-BPTT window")
     batch_size: int = opt(32, "parallel streams (hidden state carried between batches)")

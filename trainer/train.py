@@ -24,7 +24,7 @@ from models.generator import Generator
 from models.model import CharRNN, ModelConfig
 from models.precision import resolve_precision
 from models.vocab import Vocab
-from trainer import distributed
+from trainer import distributed, finetune
 from trainer.artifacts import RunFiles
 from trainer.busy import MIN_TRAIN_S, SpeedHistory, config_key, cpu_hogs, cpu_snapshot, slow_run_note
 from trainer.config import TrainConfig
@@ -113,12 +113,23 @@ class Trainer:
 
     # ----- construction -----
     @classmethod
-    def start(cls, cfg: TrainConfig) -> Trainer:
-        trainer = cls(cfg, load_corpus(cfg.corpus, cfg.book_names))
-        trainer.files.root.mkdir(parents=True, exist_ok=True)
-        if trainer.files.resume.exists():
+    def start(cls, cfg: TrainConfig, explicit: set[str] = frozenset()) -> Trainer:
+        """A new run; with cfg.init_from, fine-tuning (trainer/finetune.py). `explicit`: the options
+        the user gave, which must not contradict the checkpoint's architecture."""
+        if RunFiles(cfg.run_dir).resume.exists():
             raise RnnbotError(f"{cfg.run_dir} already holds a run: continue it with "
                               f"`rnnbot train --resume {cfg.run_dir}` or choose another --run-dir")
+        init = None
+        if cfg.init_from:
+            cfg, init = finetune.initial_checkpoint(cfg, explicit)
+        corpus = load_corpus(cfg.corpus, cfg.book_names)
+        trainer = cls(cfg, corpus, init.vocab if init else None)
+        if init is not None:
+            trainer.model.load_state_dict(init.state_dict)
+            finetune.report_unknown(finetune.unknown_characters(init.vocab, corpus.text), str(init.path),
+                                    corpus.name)
+            log.info("fine-tuning from %s (step %d, trained on %s)", init.path, init.step, init.corpus or "?")
+        trainer.files.root.mkdir(parents=True, exist_ok=True)
         for path in (trainer.files.metrics, trainer.files.samples, trainer.files.samples_md):
             path.unlink(missing_ok=True)
         atomic_write_text(trainer.files.config, json.dumps(cfg.to_dict(), indent=2) + "\n")

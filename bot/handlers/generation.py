@@ -58,19 +58,22 @@ class Refused(Exception):
     """The request was not run: rate limited or the queue is full. The message is for the user."""
 
 
-def rate_limit_message(services: Services, user_id: int) -> str | None:
-    """None if the user may ask now (the request is counted); else a friendly explanation."""
+def rate_limit_message(services: Services, user_id: int, completion: bool = True) -> str | None:
+    """None if the user may ask now (the request is counted); else a friendly explanation.
+    `completion`: a refusal counts as a completion refused (rnnbot_completions_total)."""
     wait = services.limiter.check(user_id)
     if not wait:
         return None
+    if completion:
+        services.metrics.completion("rate_limited")
     s = services.settings
     return (f"Easy there! You can ask for {s.rate_limit_count} completions every {s.rate_limit_window_s:g} "
             f"seconds. Please try again in {math.ceil(wait)} s.")
 
 
-async def within_rate_limit(services: Services, update: Update) -> bool:
+async def within_rate_limit(services: Services, update: Update, completion: bool = True) -> bool:
     """True if the user may ask now (the request is counted); else they are told when to retry."""
-    refusal = rate_limit_message(services, update.effective_user.id)
+    refusal = rate_limit_message(services, update.effective_user.id, completion)
     if refusal:
         await update.effective_message.reply_text(refusal)
     return refusal is None
@@ -105,7 +108,21 @@ class Result:
 
 
 async def generate(services: Services, request: Request) -> Result:
-    """Record the prompt, complete it through the worker, record the completions. Raises Refused."""
+    """Record the prompt, complete it through the worker, record the completions. Raises Refused.
+    Each call counts once in rnnbot_completions_total: ok, busy (Refused) or error."""
+    try:
+        result = await _generate(services, request)
+    except Refused:
+        services.metrics.completion("busy")
+        raise
+    except Exception:
+        services.metrics.completion("error")
+        raise
+    services.metrics.completion("ok", result.latency_ms / 1000)
+    return result
+
+
+async def _generate(services: Services, request: Request) -> Result:
     started = time.perf_counter()
     settings = services.settings
 

@@ -67,7 +67,7 @@ async def neuron(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(USAGE)
         return
     services = get_services(context)
-    if not await within_rate_limit(services, update):
+    if not await within_rate_limit(services, update, completion=False):
         return
     shortened = len(text) > MAX_CHARS
     text = text[:MAX_CHARS]

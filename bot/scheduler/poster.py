@@ -36,6 +36,7 @@ from functools import partial
 from telegram import Bot
 from telegram.error import TelegramError
 
+from bot.logs import log_context
 from bot.scheduler.buffer import Candidate, CandidateBuffer
 from bot.scheduler.candidates import normalise
 from bot.scheduler.delivery import DeliveryFailed, send_post
@@ -80,8 +81,10 @@ class PostResult:
 class Poster:
     def __init__(self, bot: Bot, database: Database, buffer: CandidateBuffer, *, channel: int | str,
                  schedule: Schedule, misfire_grace_s: float, retry_window_s: float, send_timeout_s: float = 20.0,
-                 admin_ids=(), candidate_timeout_s: float = 60.0):
+                 admin_ids=(), candidate_timeout_s: float = 60.0, metrics=None):
+        """`metrics`: a bot.metrics.Metrics that counts each slot's outcome."""
         self.bot, self.database, self.buffer = bot, database, buffer
+        self.metrics = metrics
         self.channel = parse_channel(channel)
         self.schedule = schedule
         self.misfire_grace_s, self.retry_window_s = misfire_grace_s, retry_window_s
@@ -122,6 +125,19 @@ class Poster:
     # ----- entry points -----
     async def tick(self, now: datetime | None = None) -> list[PostResult]:
         """Recover interrupted posts, post the due slot, record missed ones (see the module docstring)."""
+        return self._counted(await self._tick(now))
+
+    async def post_now(self) -> PostResult:
+        """Post at once (/post_now, `rnnbot post`): the slot is the current second."""
+        return self._counted([await self._post_now()])[0]
+
+    def _counted(self, results: list[PostResult]) -> list[PostResult]:
+        if self.metrics is not None:
+            for result in results:
+                self.metrics.post(result.status)
+        return results
+
+    async def _tick(self, now: datetime | None) -> list[PostResult]:
         async with self._lock:
             now = now or utcnow()
             channel_id = await self._channel_or_report()
@@ -149,8 +165,7 @@ class Poster:
                 results.append(await self._post(channel_id, latest))
             return results
 
-    async def post_now(self) -> PostResult:
-        """Post at once (/post_now, `rnnbot post`): the slot is the current second."""
+    async def _post_now(self) -> PostResult:
         async with self._lock:
             slot = utcnow().replace(microsecond=0)
             try:
@@ -161,14 +176,15 @@ class Poster:
 
     # ----- one slot -----
     async def _post(self, channel_id: int, slot: datetime) -> PostResult:
-        for _ in range(STALE_CANDIDATE_TRIES):
-            candidate = await self.buffer.take(self.candidate_timeout_s)
-            if candidate is None:
-                return await self._fail_without_candidate(channel_id, slot)
-            result = await self._unstoppable(self._claim_and_send(channel_id, slot, candidate))
-            if result is not None:
-                return result
-        return await self._fail_without_candidate(channel_id, slot)
+        with log_context(slot=slot_key(slot)):  # JSON log lines name the slot (tasks started here too)
+            for _ in range(STALE_CANDIDATE_TRIES):
+                candidate = await self.buffer.take(self.candidate_timeout_s)
+                if candidate is None:
+                    return await self._fail_without_candidate(channel_id, slot)
+                result = await self._unstoppable(self._claim_and_send(channel_id, slot, candidate))
+                if result is not None:
+                    return result
+            return await self._fail_without_candidate(channel_id, slot)
 
     async def _claim_and_send(self, channel_id: int, slot: datetime, candidate: Candidate) -> PostResult | None:
         """Claim the slot and send the candidate; None if the candidate turned out unusable."""
@@ -248,9 +264,10 @@ class Poster:
                 continue
             if sent_at is None:
                 if (now - slot).total_seconds() <= self.misfire_grace_s:
-                    log.warning("slot %s was claimed but never sent (a stopped process?): sending it now",
-                                slot_key(slot))
-                    results.append(await self._unstoppable(self._send(channel_id, post_id, slot, text)))
+                    with log_context(slot=slot_key(slot)):
+                        log.warning("slot %s was claimed but never sent (a stopped process?): sending it now",
+                                    slot_key(slot))
+                        results.append(await self._unstoppable(self._send(channel_id, post_id, slot, text)))
                     continue
                 error = ("missed: 1 slot from {0} to {0}: the scheduler stopped after claiming it and before "
                          "sending, and the grace period has passed").format(slot_key(slot))
@@ -264,7 +281,7 @@ class Poster:
                          "channel, and it is not resent, to avoid a duplicate post")
                 if await self.database.run(partial(repo.fail_claimed_post, post_id=post_id, error=error,
                                           started_before=gave_up)):
-                    log.error("slot %s: %s", slot_key(slot), error)
+                    log.error("slot %s: %s", slot_key(slot), error, extra={"slot": slot_key(slot)})
                     await self._report(f"slot {slot_key(slot)} of {self.channel}: {error}")
                     results.append(PostResult(slot, "failed", text, error=error))
         return results
@@ -278,7 +295,7 @@ class Poster:
         recorded = await self._record_slot_failure(channel_id, last, error)
         if not recorded:
             return PostResult(last, "taken")
-        log.warning("slot %s: %s", slot_key(last), error)
+        log.warning("slot %s: %s", slot_key(last), error, extra={"slot": slot_key(last)})
         return PostResult(last, "missed", error=error)
 
     async def _fail_without_candidate(self, channel_id: int, slot: datetime) -> PostResult:

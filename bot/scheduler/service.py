@@ -19,11 +19,12 @@ from telegram import Bot
 
 from bot.scheduler.buffer import CandidateBuffer, CandidateRules
 from bot.scheduler.candidates import CorpusIndex
-from bot.scheduler.poster import Poster, parse_channel
+from bot.scheduler.poster import Poster, parse_channel, utcnow
 from bot.scheduler.schedule_store import ScheduleStore
 from bot.scheduler.slots import Schedule, ScheduleError, parse_schedule
 from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
+from db import repositories as repo
 from db.session import Database
 from models.errors import RnnbotError
 from trainer.corpora import CorpusError, load_corpus
@@ -192,8 +193,9 @@ def check_settings(settings: Settings) -> None:
 
 
 def build_service(settings: Settings, database: Database, models: ModelStore, worker: GenerationWorker,
-                  bot: Bot, *, run_schedule: bool = True) -> PostingService:
-    """Everything from the settings; configuration errors raise RnnbotError here, before anything runs."""
+                  bot: Bot, *, run_schedule: bool = True, metrics=None) -> PostingService:
+    """Everything from the settings; configuration errors raise RnnbotError here, before anything runs.
+    `metrics` (bot.metrics.Metrics) counts posts and reports the time since the last one."""
     check_settings(settings)
     store = ScheduleStore(settings.post_schedule, database)
     if settings.post_model and settings.post_model not in models.names():
@@ -202,5 +204,12 @@ def build_service(settings: Settings, database: Database, models: ModelStore, wo
     buffer = candidate_buffer(settings, worker, models, database)
     poster = Poster(bot, database, buffer, channel=settings.channel_id, schedule=store.load(),
                     misfire_grace_s=settings.post_misfire_grace_s, retry_window_s=settings.post_retry_window_s,
-                    send_timeout_s=settings.post_send_timeout_s, admin_ids=settings.admin_user_ids)
+                    send_timeout_s=settings.post_send_timeout_s, admin_ids=settings.admin_user_ids,
+                    metrics=metrics)
+    if metrics is not None:
+        def last_sent_at():
+            with database.transaction() as session:
+                return repo.last_sent_at(session)
+
+        metrics.watch_last_post(last_sent_at, utcnow)
     return PostingService(poster, buffer, store, corpus_spec=settings.post_corpus, run_schedule=run_schedule)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from db.base import utcnow
@@ -116,6 +116,11 @@ def latest_post_slot(session: Session, *, channel_id: int) -> datetime | None:
     """The latest slot with a post row of this channel, whatever its status."""
     stmt = select(Post.slot).where(Post.channel_id == check_id(channel_id, field="channel id"))
     return session.scalar(stmt.order_by(Post.slot.desc()).limit(1))
+
+
+def last_sent_at(session: Session) -> datetime | None:
+    """When the latest successful post (to any channel) reached Telegram; None before the first."""
+    return session.scalar(select(func.max(Post.sent_at)).where(Post.status == "sent"))
 
 
 def generation_in_use(session: Session, *, generation_id: int) -> bool:

@@ -17,7 +17,7 @@ async def test_start_and_help(running_bot, alice, admin_client):
         assert command in help_text
     assert "/stats" not in help_text  # admin commands are listed for admins only
     assert "/stats" in (await admin_client.ask(None, "/help"))["text"]
-    menu = (await alice.state())["commands"]
+    menu = (await alice.view())["commands"]  # hers; the admin's own menu is tests/bot/test_profile.py's
     assert "complete" in str(menu) and "stats" not in str(menu)
 
 

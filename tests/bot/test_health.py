@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import urllib.error
@@ -14,6 +15,7 @@ import pytest
 from bot.health import HealthServer, probe, service_check
 from bot.worker import GenerationWorker, ModelStore
 from db.session import Database
+from tests.helpers import free_port
 
 
 def get(url: str) -> tuple[int, dict]:
@@ -103,3 +105,20 @@ async def test_a_check_may_decide_ok_itself():
     assert status == 503 and body["database"].startswith("unreachable")
     status, body = await serve_and_get(lambda: {"ok": True, "database": "ok", "model": "kjv", "queued": 0})
     assert status == 200 and body == {"ok": True, "database": "ok", "model": "kjv", "queued": 0}
+
+
+async def test_the_probe_reads_health_port_as_every_command_reads_settings(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTH_")}
+
+    def probe_in(**values) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bot.health"], cwd=tmp_path, env={**env, **values},
+                              capture_output=True, text=True, timeout=60)
+
+    # HEALTH_PORT is 0 (off) unless set: nothing to probe, and it says so
+    done = await asyncio.to_thread(probe_in)
+    assert done.returncode == 1 and "HEALTH_PORT is 0" in done.stderr
+    async with HealthServer("127.0.0.1", 0, lambda: {"ok": True}) as server:
+        (tmp_path / ".env").write_text(f"HEALTH_PORT={server.port}\n", encoding="utf-8")
+        assert (await asyncio.to_thread(probe_in)).returncode == 0  # .env's port
+        # the environment wins over .env (the image sets HEALTH_PORT=8090): nothing listens there
+        assert (await asyncio.to_thread(probe_in, HEALTH_PORT=str(free_port()))).returncode == 1

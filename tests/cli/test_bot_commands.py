@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
 
+from bot.handlers.errors import SORRY
 from sandbox import SandboxClient
 from tests.helpers import ALICE, bot_env, run_cli, start_process, stop_process
 
@@ -26,6 +28,21 @@ def test_serve_without_model_is_one_clear_error(tmp_path):
     [line] = [x for x in result.stderr.splitlines() if x.startswith("rnnbot:")]
     assert line.startswith("rnnbot: error: no model to serve: MODEL_PATH=") and "no-such-run" in line
     assert "Traceback" not in result.stderr
+
+
+def test_serve_does_not_migrate_it_says_what_to_run(tmp_path, trained_run):
+    env = bot_env(tmp_path, TELEGRAM_BOT_TOKEN="123:abc", MODEL_PATH=str(trained_run),
+                  DATABASE_URL=f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    result = run_cli("serve", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    # which database (logged first), then one line that says what to run
+    logged, error = result.stderr.strip().splitlines()
+    assert logged.endswith(f"INFO bot.services: database: sqlite:///{tmp_path / 'never-migrated.db'}")
+    assert error == (f"rnnbot: error: database sqlite:///{tmp_path / 'never-migrated.db'} has no rnnbot tables "
+                     "yet: run `rnnbot db upgrade` first")
+    result = run_cli("serve", "--database-url", f"sqlite:///{tmp_path / 'serve.db'}", cwd=tmp_path,
+                     env={**env, "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/api"})
+    assert "TELEGRAM_API_BASE_URL must end with /bot" in result.stderr  # past the check: the flag's database
 
 
 def test_serve_with_a_bad_base_url_is_one_clear_error(tmp_path, trained_run):
@@ -59,7 +76,8 @@ async def test_serve_answers_then_exits_0_on_sigterm(sandbox_server, tmp_path, t
 
 @pytest.mark.slow
 async def test_sandbox_command_prints_its_url_and_runs_the_bot(tmp_path, trained_run):
-    env = bot_env(tmp_path, MODEL_PATH=str(trained_run))
+    # a database nobody migrated: the sandbox, a local try-out, migrates it itself
+    env = {**bot_env(tmp_path, MODEL_PATH=str(trained_run)), "DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}
     process = await start_process("sandbox", "--port", "0", env=env, cwd=tmp_path)
     try:
         line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
@@ -72,7 +90,7 @@ async def test_sandbox_command_prints_its_url_and_runs_the_bot(tmp_path, trained
     finally:
         rc, out, err = await stop_process(process)
     assert rc == 0, err
-    assert (tmp_path / "serve.db").exists()
+    assert (tmp_path / "new.db").exists()
     assert "chats kept in data/sandbox-chats.json" in out
 
     # Started again, the page shows the same chat (kept under data/ by default).
@@ -84,3 +102,36 @@ async def test_sandbox_command_prints_its_url_and_runs_the_bot(tmp_path, trained
     finally:
         rc, out, err = await stop_process(process)
     assert rc == 0, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_logs_keep_the_token_and_users_text_out_in_either_format(sandbox_server, tmp_path, trained_run,
+                                                                       log_format):
+    env = bot_env(tmp_path, TELEGRAM_BOT_TOKEN=sandbox_server.token,
+                  TELEGRAM_API_BASE_URL=sandbox_server.bot_api_base_url, MODEL_PATH=str(trained_run))
+    (tmp_path / ".env").write_text(f"LOG_FORMAT={log_format}\n", encoding="utf-8")  # as a user would set it
+    secret_words = "my very private words "
+    process = await start_process("-v", "serve", env=env, cwd=tmp_path)  # DEBUG: everything that is logged
+    try:
+        async with SandboxClient(sandbox_server.url) as alice:
+            await alice.ask(None, "/start", timeout=60)
+            await alice.ask(None, secret_words, timeout=20)
+            await alice.inject_fault("sendMessage", 502, count=1)  # an error path, logged with a traceback
+            sent = await alice.send_text(None, secret_words + "again ")
+            await alice.wait_for_bot_reply(ALICE, after=sent, predicate=lambda m: m["text"] == SORRY)
+    finally:
+        rc, out, err = await stop_process(process)
+    assert rc == 0, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) > 10, err
+    for text in (sandbox_server.token, sandbox_server.token.split(":", 1)[1], "very private"):
+        assert text not in out + err
+    if log_format == "json":
+        records = [json.loads(line) for line in lines]  # every line is one JSON object
+        assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+        [failure] = [r for r in records if r["message"].startswith("handling update")]
+        assert failure["level"] == "ERROR" and isinstance(failure["update_id"], int) and "Traceback" in failure["exc"]
+        assert any(r["level"] == "DEBUG" for r in records)
+    else:
+        assert re.match(r"\d\d:\d\d:\d\d INFO ", lines[0]) and not lines[0].startswith("{")

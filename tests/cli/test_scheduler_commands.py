@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,14 @@ import pytest
 from bot.scheduler.candidates import VERSE
 from db import repositories as repo
 from db.session import Database
-from tests.helpers import CHANNEL, all_posts, check_exactly_once, run_cli
+from tests.helpers import CHANNEL, all_posts, check_exactly_once, free_port, migrate, run_cli
 
 
 @pytest.fixture
 def env(tmp_path, verse_run) -> dict:
-    """The service's configuration for a child process (its working directory is tmp_path)."""
+    """The service's configuration for a child process (its working directory is tmp_path); the
+    database is migrated, as `rnnbot db upgrade` (compose's migrate service) does first."""
+    migrate(f"sqlite:///{tmp_path / 'rnnbot.db'}")
     return {"DATABASE_URL": f"sqlite:///{tmp_path / 'rnnbot.db'}", "MODEL_PATH": str(verse_run),
             "POST_CORPUS": "none", "POST_MIN_CHARS": "10", "POST_MAX_CHARS": "80", "POST_CANDIDATES": "8",
             "POST_TEMPERATURE": "0.9",
@@ -143,3 +146,34 @@ async def test_two_scheduler_processes_on_postgresql(env, tmp_path, sandbox_serv
     with Database(database_url) as database:
         rows = await check_exactly_once(alice_in_chat, database)
     assert len([r for r in rows if r.status == "sent"]) >= 4
+
+
+async def test_the_scheduler_serves_health_and_metrics(env, tmp_path, sandbox_server, alice_in_chat):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = free_port()
+    scheduler = await start_cli(sandbox_env(env, sandbox_server, POST_SCHEDULE="1s", HEALTH_PORT=str(port)),
+                                tmp_path, "scheduler")
+    try:
+        await alice_in_chat.wait_for_channel_post(CHANNEL, timeout=60)
+
+        def metrics() -> dict | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                    text = response.read().decode()
+            except OSError:
+                return None
+            samples = {(s.name, tuple(s.labels.values())): s.value
+                       for family in text_string_to_metric_families(text) for s in family.samples}
+            return samples if samples[("rnnbot_posts_total", ("sent",))] >= 1 else None
+
+        samples = await until(metrics, 30, "a sent post in /metrics")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            assert response.status == 200  # what compose's healthcheck (python -m bot.health) asks
+    finally:
+        scheduler.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(scheduler.wait(), 30) == 0
+    assert 0 <= samples[("rnnbot_seconds_since_last_post", ())] < 600
+    assert samples[("rnnbot_generated_characters_total", ())] > 0  # candidates came from the worker
+    assert samples[("rnnbot_worker_batch_size_count", ())] >= 1
+    assert "database: sqlite:///" in (tmp_path / "cli.log").read_text()  # it says which database

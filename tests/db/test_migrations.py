@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import inspect
 
 from db.migrate import current_revision, downgrade, head_revision, schema_diff
@@ -79,3 +80,18 @@ def test_0002_keeps_posts_and_its_downgrade_drops_only_verseless_rows(fresh_db):
     with fresh_db.transaction() as session:
         [post] = repo.recent_posts(session)
         assert (post.generation.text, post.status) == ("1:1 a verse.", "claimed")
+
+
+def test_services_check_the_schema_instead_of_migrating(tmp_path):
+    from db.errors import DatabaseConfigError
+    from db.migrate import head_revision, require_head, upgrade
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    with Database(url) as database:
+        with pytest.raises(DatabaseConfigError, match="has no rnnbot tables yet: run `rnnbot db upgrade` first"):
+            require_head(database.engine)
+        upgrade(database.engine, "0001")
+        with pytest.raises(DatabaseConfigError, match=f"is at revision 0001, this rnnbot needs {head_revision()}"):
+            require_head(database.engine)
+        database.upgrade()
+        require_head(database.engine)  # at head: nothing to say

@@ -14,12 +14,16 @@ from db.session import DEFAULT_DATABASE_URL, Database, resolve_url
 from models.errors import RnnbotError
 
 
-def test_url_defaults_to_sqlite_in_data_dir(monkeypatch):
+def test_url_defaults_to_sqlite_in_data_dir(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.delenv("DATABASE_URL", raising=False)
     assert resolve_url().render_as_string() == DEFAULT_DATABASE_URL == "sqlite:///data/rnnbot.db"
     monkeypatch.setenv("DATABASE_URL", "sqlite:////srv/bot.db")
     assert resolve_url().database == "/srv/bot.db"
     assert resolve_url("sqlite:///given.db").database == "given.db"  # an explicit URL wins
+    monkeypatch.delenv("DATABASE_URL")
+    (tmp_path / ".env").write_text("DATABASE_URL=sqlite:////srv/from-dot-env.db\n", encoding="utf-8")
+    assert resolve_url().database == "/srv/from-dot-env.db"  # .env, as every command reads it
 
 
 @pytest.mark.parametrize("raw", ["postgresql://u:pw@db/rnnbot", "postgres://u:pw@db/rnnbot"])

@@ -1,8 +1,9 @@
 """What `docker compose up` runs, as local processes: migrations against PostgreSQL, `rnnbot serve`
 and `rnnbot scheduler` with the compose environment, pointed at the offline Telegram sandbox.
 
-A completion and a scheduled post are observed, the health endpoint answers, then SIGTERM stops
-both processes cleanly (exit 0 within seconds) and the rows are in the database.
+A completion and a scheduled post are observed, both health endpoints answer and both processes'
+/metrics count what they did, then SIGTERM stops both processes cleanly (exit 0 within seconds) and
+the rows are in the database.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def postgres_url(postgres_admin):
 
 def compose_environment(**values: str) -> dict:
     """This process's environment without any rnnbot setting, plus the given ones (as compose would)."""
-    settings = {name.upper() for name in Settings.model_fields}
+    settings = {(field.validation_alias or name).upper() for name, field in Settings.model_fields.items()}
     env = {k: v for k, v in os.environ.items() if k not in settings}
     return {**env, "OMP_NUM_THREADS": "1", "PTB_TIMEDELTA": "1", **values}
 
@@ -65,7 +66,7 @@ def stop(process: subprocess.Popen) -> tuple[int, float]:
 async def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"rnnbot serve exited ({process.returncode}):\n{log.read_text()[-3000:]}"
+        assert process.poll() is None, f"it exited ({process.returncode}):\n{log.read_text()[-3000:]}"
         try:
             with await asyncio.to_thread(urllib.request.urlopen, url, timeout=2) as response:
                 if response.status == 200:
@@ -74,6 +75,13 @@ async def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: 
             pass
         await asyncio.sleep(0.5)
     raise AssertionError(f"{url} never answered 200:\n{log.read_text()[-3000:]}")
+
+
+def scrape(port: int) -> dict[str, float]:
+    """GET /metrics as {'name{labels}': value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in lines if line and line[0] != "#"}
 
 
 async def test_compose_services_as_local_processes(tmp_path, postgres_url, verse_run):
@@ -93,14 +101,22 @@ async def test_compose_services_as_local_processes(tmp_path, postgres_url, verse
         # cwd: a directory without .env, so only the environment above configures them
         bot_log, scheduler_log = tmp_path / "bot.log", tmp_path / "scheduler.log"
         bot = start(["serve"], env, tmp_path, bot_log)
-        scheduler = start(["scheduler"], env, tmp_path, scheduler_log)
+        # its own container in compose, with the same HEALTH_PORT; here, on one host, another port
+        scheduler_port = free_port()
+        scheduler = start(["scheduler"], {**env, "HEALTH_PORT": str(scheduler_port)}, tmp_path, scheduler_log)
         try:
             await wait_healthy(f"http://127.0.0.1:{health_port}/healthz", bot, bot_log)
+            await wait_healthy(f"http://127.0.0.1:{scheduler_port}/healthz", scheduler, scheduler_log)
             async with SandboxClient(sandbox.url) as alice:
                 reply = await alice.ask(None, "3:16 the lamb", timeout=60)
                 assert reply["text"].strip(), reply
                 post = await alice.wait_for_channel_post(CHANNEL, timeout=90)
                 assert post["text"].strip()
+            # Prometheus would scrape both: the bot counted the completion, the scheduler the post
+            bot_metrics = await asyncio.to_thread(scrape, health_port)
+            assert bot_metrics['rnnbot_completions_total{outcome="ok"}'] >= 1
+            scheduler_metrics = await asyncio.to_thread(scrape, scheduler_port)
+            assert scheduler_metrics['rnnbot_posts_total{status="sent"}'] >= 1
         finally:
             # both at once, as `docker compose stop` does; in threads, so the sandbox on this loop answers
             (bot_exit, bot_s), (scheduler_exit, scheduler_s) = await asyncio.gather(

@@ -25,9 +25,13 @@ COMPOSE = Path(importlib.util.find_spec("compose").origin).parent / "docker-comp
 HADOLINT = Path(sys.executable).parent / "hadolint"
 HADOLINT_THRESHOLD = "warning"
 ENV_EXAMPLE = ROOT / ".env.example"
-# Variables .env.example documents that are not Settings fields: compose's, the CLI's.
-NOT_SETTINGS = {"POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB", "TRAIN_CORPUS", "TRAIN_MAX_MINUTES",
-                "RNNBOT_RETENTION_DAYS"}
+# Variables .env.example documents that are not Settings fields: compose's.
+NOT_SETTINGS = {"POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB", "TRAIN_CORPUS", "TRAIN_MAX_MINUTES"}
+
+
+def setting_names() -> set[str]:
+    """The variable each Settings field is read from: its name in capitals, or its alias."""
+    return {(field.validation_alias or name).upper() for name, field in Settings.model_fields.items()}
 
 
 def env_example_names() -> list[str]:
@@ -93,17 +97,23 @@ def test_the_database_password_must_come_from_env(tmp_path):
 
 def test_services_are_wired_as_documented(env_file):
     services = rendered(env_file)["services"]
-    assert set(services) == {"db", "bot", "scheduler", "trainer"}
+    assert set(services) == {"db", "migrate", "bot", "scheduler", "trainer"}
 
     db = services["db"]
     assert db["image"].startswith("postgres:16")
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
     assert any(v["type"] == "volume" and v["source"] == "pgdata" for v in db["volumes"])
 
+    # migrations run once, in their own one-shot service; the bot and the scheduler wait for it
+    migrate = services["migrate"]
+    assert migrate["command"] == ["rnnbot", "db", "upgrade"]
+    assert migrate["restart"] == "no" and migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    assert migrate["environment"]["DATABASE_URL"] == services["bot"]["environment"]["DATABASE_URL"]
+
     bot = services["bot"]
     assert bot["depends_on"]["db"]["condition"] == "service_healthy"
-    command = " ".join(bot["command"])
-    assert command.index("rnnbot db upgrade") < command.index("exec rnnbot serve")
+    assert bot["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert bot["command"] == ["rnnbot", "serve"]  # it does not migrate: replicas would race
     assert bot["environment"]["DATABASE_URL"] == "postgresql+psycopg://rnnbot:test-only@db:5432/rnnbot"
     assert bot["environment"]["POST_IN_BOT"] == "false"  # the scheduler service posts
     assert bot["healthcheck"]["test"] == ["CMD", "python", "-m", "bot.health"]
@@ -112,6 +122,10 @@ def test_services_are_wired_as_documented(env_file):
     scheduler = services["scheduler"]
     assert scheduler["command"] == ["rnnbot", "scheduler"]
     assert scheduler["deploy"]["replicas"] == 1
+    assert scheduler["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    # its own health endpoint (and /metrics), probed as the bot's is
+    assert scheduler["healthcheck"]["test"] == ["CMD", "python", "-m", "bot.health"]
+    assert scheduler["environment"]["HEALTH_PORT"] == "8090" and scheduler["environment"]["HEALTH_HOST"] == "0.0.0.0"
     assert scheduler["environment"]["DATABASE_URL"] == bot["environment"]["DATABASE_URL"]
 
     trainer = services["trainer"]
@@ -126,10 +140,10 @@ def test_services_are_wired_as_documented(env_file):
                    for source, target in written.items())
 
     # one image, built once: only bot builds it; the others use it and never try to pull it
-    for service in (bot, scheduler, trainer):
+    for service in (migrate, bot, scheduler, trainer):
         assert service["image"] == "rnnbot:latest"
     assert bot["build"]["dockerfile"] == "Dockerfile"
-    for service in (scheduler, trainer):
+    for service in (migrate, scheduler, trainer):
         assert "build" not in service and service["pull_policy"] == "never"
 
 
@@ -140,7 +154,7 @@ def test_secrets_reach_the_services_from_dot_env(tmp_path):
     done = compose(tmp_path / "docker-compose.yml", "--profile", "train", "config", "--format", "json")
     assert done.returncode == 0, done.stderr
     services = json.loads(done.stdout)["services"]
-    for name in ("bot", "scheduler", "trainer"):
+    for name in ("migrate", "bot", "scheduler", "trainer"):
         environment = services[name]["environment"]
         assert environment["TELEGRAM_BOT_TOKEN"] == "123:from-dot-env"
         # compose's own wiring wins over .env
@@ -152,7 +166,7 @@ def test_secrets_reach_the_services_from_dot_env(tmp_path):
 def test_only_the_train_profile_starts_the_trainer(env_file):
     done = compose(ROOT / "docker-compose.yml", "config", "--services", env_file=env_file)
     assert done.returncode == 0, done.stderr
-    assert sorted(done.stdout.split()) == ["bot", "db", "scheduler"]
+    assert sorted(done.stdout.split()) == ["bot", "db", "migrate", "scheduler"]
 
 
 # ----- Dockerfile -----
@@ -195,13 +209,12 @@ def test_dockerignore_keeps_secrets_and_local_state_out():
 # ----- .env.example -----
 def test_env_example_documents_every_setting():
     documented = set(env_example_names())
-    missing = sorted(name.upper() for name in Settings.model_fields if name.upper() not in documented)
+    missing = sorted(setting_names() - documented)
     assert not missing, f".env.example does not document {missing}"
 
 
 def test_env_example_documents_nothing_unknown():
-    fields = {name.upper() for name in Settings.model_fields}
-    unknown = sorted(set(env_example_names()) - fields - NOT_SETTINGS)
+    unknown = sorted(set(env_example_names()) - setting_names() - NOT_SETTINGS)
     assert not unknown, f".env.example documents {unknown}, which nothing reads"
     names = env_example_names()
     assert len(names) == len(set(names)), "a variable is listed twice"
@@ -216,8 +229,8 @@ def test_env_example_values_are_valid_settings(tmp_path, monkeypatch):
     # every line uncommented, as a user who sets all of them would: Settings accepts the defaults shown
     text = re.sub(r"^# ([A-Z][A-Z0-9_]*=)", r"\1", ENV_EXAMPLE.read_text(encoding="utf-8"), flags=re.MULTILINE)
     (tmp_path / ".env").write_text(text, encoding="utf-8")
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
+    for name in setting_names():
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     settings = Settings()
     defaults = Settings(_env_file=None)

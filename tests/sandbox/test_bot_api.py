@@ -258,3 +258,40 @@ async def test_chat_info_caption_and_markup_edits(ptb_bot, alice, sandbox_server
     assert sent["entities"] == [{"type": "bold", "offset": 0, "length": 4}]
     assert (response.status, refused) == (400, {"ok": False, "error_code": 400,
                                                 "description": "Bad Request: chat not found"})
+
+
+async def test_command_menus_per_scope_and_descriptions(ptb_bot, alice, sandbox_server):
+    from telegram import BotCommandScopeAllPrivateChats, BotCommandScopeChat
+
+    await ptb_bot.set_my_commands([("start", "Start")])
+    with pytest.raises(BadRequest, match="Chat not found"):  # a user who never opened the chat
+        await ptb_bot.set_my_commands([("stats", "Stats")], scope=BotCommandScopeChat(ALICE))
+    await alice.send_text(None, "/start")
+    await ptb_bot.set_my_commands([("start", "Start"), ("stats", "Stats")], scope=BotCommandScopeChat(ALICE))
+    scoped = await ptb_bot.get_my_commands(scope=BotCommandScopeChat(ALICE))
+    assert [c.command for c in scoped] == ["start", "stats"]
+    assert [c.command for c in await ptb_bot.get_my_commands()] == ["start"]  # the default is untouched
+    state = sandbox_server.state
+    assert [c["command"] for c in state.commands_for(ALICE)] == ["start", "stats"]
+    assert [c["command"] for c in state.commands_for(999)] == ["start"]  # falls back to the default
+    await ptb_bot.set_my_commands([("help", "Help")], scope=BotCommandScopeAllPrivateChats())
+    assert [c["command"] for c in state.commands_for(999)] == ["help"]
+
+    assert await ptb_bot.set_my_description("A bot that writes.")
+    assert await ptb_bot.set_my_short_description("Writes.")
+    assert (await ptb_bot.get_my_description()).description == "A bot that writes."
+    assert (await ptb_bot.get_my_short_description(language_code="de")).short_description == "Writes."
+    with pytest.raises(BadRequest, match="(?i)short_description_invalid"):
+        await ptb_bot.set_my_short_description("x" * 121)
+    assert await ptb_bot.set_my_description("")  # removes it
+    assert (await ptb_bot.get_my_description()).description == ""
+
+
+async def test_inline_mode_can_be_off(sandbox_server, ptb_bot, alice):
+    from sandbox import SandboxError
+
+    assert (await ptb_bot.get_me()).supports_inline_queries is True
+    sandbox_server.sandbox.inline_mode = False
+    assert (await ptb_bot.get_me()).supports_inline_queries is False
+    with pytest.raises(SandboxError, match="no inline mode"):
+        await alice.inline_query(None, "the ")

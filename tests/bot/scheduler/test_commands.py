@@ -36,7 +36,7 @@ async def test_admins_show_change_and_reset_the_schedule_and_post_now(make_setti
     settings = make_settings(telegram_bot_token=SecretStr(sandbox_server.token),
                              telegram_api_base_url=sandbox_server.bot_api_base_url,
                              post_schedule="1h")
-    services = create_services(settings)
+    services = create_services(settings, migrate=True)
     application = build_application(settings, services)
     async with running(application, poll_timeout=1), SandboxClient(sandbox_server.url) as alice:
         service = services.posting
