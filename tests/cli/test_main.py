@@ -11,7 +11,7 @@ from tests.helpers import run_cli
 def test_a_mistyped_flag_gets_the_subcommands_usage_and_the_closest_flag(trained_run):
     proc = run_cli("sample", "--checkpoint", str(trained_run), "--temprature", "0.5")
     assert (proc.returncode, proc.stdout) == (2, "")
-    assert proc.stderr.startswith("usage: rnnbot sample [-h] --checkpoint CHECKPOINT")
+    assert proc.stderr.startswith("usage: rnnbot sample [-h] [--checkpoint CHECKPOINT]")
     assert proc.stderr.splitlines()[-1] == ("rnnbot sample: error: unrecognized arguments: --temprature 0.5 "
                                             "(did you mean --temperature?)")
 
@@ -21,9 +21,9 @@ def test_a_mistyped_flag_gets_the_subcommands_usage_and_the_closest_flag(trained
      "usage: rnnbot neurons show ", "unrecognized arguments: --widht 3 (did you mean --width?)"),
     (["eval", "--checkpoint=x", "--corpsu=kjv"], "usage: rnnbot eval ",
      "unrecognized arguments: --corpsu=kjv (did you mean --corpus?)"),
-    (["sample", "--temprature", "0.5"], "usage: rnnbot sample ",
-     "the following arguments are required: --checkpoint; --temprature is not a flag of rnnbot sample "
-     "(did you mean --temperature?)"),
+    (["neurons", "find", "--chras", "500"], "usage: rnnbot neurons find ",
+     "the following arguments are required: --checkpoint; --chras is not a flag of rnnbot neurons find "
+     "(did you mean --chars?)"),
     (["sample", "--checkpoint", "x", "--zzzzzz"], "usage: rnnbot sample ",
      "unrecognized arguments: --zzzzzz (rnnbot sample has no --zzzzzz)"),
 ])
