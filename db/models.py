@@ -12,7 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from db.base import Base, utcnow
 
 CHAT_TYPES = ("private", "group", "supergroup", "channel")
-GENERATION_STATUSES = ("candidate", "posted", "rejected", "training-sample")
+# A candidate becomes "claimed" with its post's slot and never a candidate again: "posted" once
+# sent, "rejected" (with the reason) if the post failed, since a failed send may still have arrived.
+GENERATION_STATUSES = ("candidate", "claimed", "posted", "rejected", "training-sample")
 POST_STATUSES = ("claimed", "sent", "failed")
 RUN_STATUSES = ("running", "finished", "paused", "interrupted")
 NAME_LENGTH = 255

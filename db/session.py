@@ -13,7 +13,8 @@ from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import DatabaseConfigError
@@ -94,15 +95,27 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def unavailable_reason(exc: BaseException) -> str | None:
+    """One line saying why the database could not take a call when `exc` means it is unreachable,
+    stopped, locked or full (worth trying again later); None for any other error (bad data, a bug).
+
+    The line is the driver's first line: it names the host or file, never a password or a value."""
+    if isinstance(exc, PoolTimeout):
+        return "no database connection became free in time"
+    if not isinstance(exc, OperationalError | InterfaceError) and not (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return None
+    text = str(exc.orig or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @contextmanager
 def database_errors(url: str | URL | None = None) -> Iterator[None]:
     """Turn "cannot connect" / "database is locked" into one clear line for the user."""
     try:
         yield
     except OperationalError as exc:
-        text = str(exc.orig or exc).strip()
-        reason = text.splitlines()[0] if text else type(exc).__name__
-        raise DatabaseConfigError(f"database {safe_url(url)}: {reason}") from exc
+        raise DatabaseConfigError(f"database {safe_url(url)}: {unavailable_reason(exc)}") from exc
 
 
 class Database:

@@ -235,8 +235,10 @@ class SandboxClient:
     async def faults(self) -> dict:
         return await self._request("GET", "faults")
 
-    async def set_latency(self, seconds: float, method: str = "*") -> None:
-        await self._request("POST", "latency", {"seconds": seconds, "method": method})
+    async def set_latency(self, seconds: float, method: str = "*", after: bool = False) -> None:
+        """Delay calls of `method` ("*": any) by `seconds` (0 removes the delay): before they take
+        effect, or with `after` once they took effect (a client that times out cannot tell)."""
+        await self._request("POST", "latency", {"seconds": seconds, "method": method, "after": after})
 
     async def add_channel(self, username: str | None = None, id: int | None = None,
                           title: str | None = None, bot_is_admin: bool = True) -> dict:

@@ -231,8 +231,10 @@ async def clear_faults(request: web.Request) -> web.Response:
 @routes.post("/sandbox/api/latency")
 async def set_latency(request: web.Request) -> web.Response:
     data = await body(request)
-    sandbox_of(request).faults.set_latency(float(data["seconds"]), str(data.get("method", "*")))
-    return ok(sandbox_of(request).faults.latency)
+    faults = sandbox_of(request).faults
+    after = bool(data.get("after", False))
+    faults.set_latency(float(data["seconds"]), str(data.get("method", "*")), after=after)
+    return ok(faults.latency_after if after else faults.latency)
 
 
 # --- the page --------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ Recovery of a crash between claim and send (every tick looks at claimed rows):
 - claimed, send begun: the message may or may not be in the channel, and the Bot API cannot say.
   Resending could post it twice, so once the sender has surely given up or died (retry window plus
   the send timeouts) the row is marked failed and the admins are told. A possible loss is
-  recorded and reported; a duplicate is never risked.
+  recorded and reported; a duplicate is never risked. A claimed verse is never a candidate again,
+  whatever the outcome (db/repositories/posts.py), so no later slot or restart resends it either.
 
 Stopping: from the claim to the recorded outcome a post runs as its own task that cancelling the
 tick does not cut short; `drain()` (called on stop) waits for it.
@@ -41,7 +42,8 @@ from bot.scheduler.candidates import normalise
 from bot.scheduler.delivery import DeliveryFailed, send_post
 from bot.scheduler.slots import ONE_US, Schedule, slot_key
 from db import repositories as repo
-from db.session import Database
+from db.errors import StateConflictError
+from db.session import Database, unavailable_reason
 from models.errors import RnnbotError
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ class Poster:
         self._sending: set[int] = set()
         self._unstoppables: set[asyncio.Task] = set()  # see _unstoppable
         self._reported: set[str] = set()  # admin reports already sent, until the next success
+        self._outage: str | None = None  # why the last tick failed, while the database is unreachable
 
     @property
     def stale_after_s(self) -> float:
@@ -122,8 +125,19 @@ class Poster:
     # ----- entry points -----
     async def tick(self, now: datetime | None = None) -> list[PostResult]:
         """Recover interrupted posts, post the due slot, record missed ones (see the module docstring)."""
+        now = now or utcnow()
+        try:
+            results = await self._tick(now)
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is not None:  # kept to name the cause when the missed slots are recorded
+                self._outage = f"the database was unreachable ({reason})"
+            raise
+        self._outage = None
+        return results
+
+    async def _tick(self, now: datetime) -> list[PostResult]:
         async with self._lock:
-            now = now or utcnow()
             channel_id = await self._channel_or_report()
             if channel_id is None:
                 return []
@@ -183,14 +197,15 @@ class Poster:
 
     @staticmethod
     def _claim(session, channel_id: int, slot: datetime, candidate: Candidate) -> tuple[str, int | None]:
-        # Another process may have posted (or be posting) this verse, or a reloaded candidate may be in use.
-        if repo.generation_in_use(session, generation_id=candidate.generation_id):
-            return "candidate already used", None
         verse = normalise(candidate.text)
         if any(normalise(text) == verse for text in repo.posted_texts(session)):
             repo.reject_generation(session, generation_id=candidate.generation_id, reason="posted before")
             return "verse posted before", None
-        post = repo.claim_post_slot(session, channel_id=channel_id, slot=slot, generation_id=candidate.generation_id)
+        try:
+            post = repo.claim_post_slot(session, channel_id=channel_id, slot=slot,
+                                        generation_id=candidate.generation_id)
+        except StateConflictError:  # claimed by another process (a reloaded candidate), or rejected since
+            return "candidate already used", None
         return ("taken", None) if post is None else ("claimed", post.id)
 
     async def _unstoppable(self, work):
@@ -252,16 +267,18 @@ class Poster:
                                 slot_key(slot))
                     results.append(await self._unstoppable(self._send(channel_id, post_id, slot, text)))
                     continue
-                error = ("missed: 1 slot from {0} to {0}: the scheduler stopped after claiming it and before "
-                         "sending, and the grace period has passed").format(slot_key(slot))
+                cause = self._outage or "the process that claimed it stopped, or lost the database, before sending"
+                error = (f"missed: 1 slot from {slot_key(slot)} to {slot_key(slot)}: claimed but never sent "
+                         f"({cause}), and the grace period has passed")
                 if await self.database.run(partial(repo.fail_claimed_post, post_id=post_id, error=error)):
                     results.append(PostResult(slot, "missed", text, error=error))
             else:
                 gave_up = now - timedelta(seconds=self.stale_after_s)
                 if sent_at >= gave_up:
                     continue  # a live process may still be sending it
-                error = ("interrupted while sending (the process stopped): it may or may not be in the "
-                         "channel, and it is not resent, to avoid a duplicate post")
+                error = (f"interrupted while sending: no outcome was recorded within {self.stale_after_s:g}s of "
+                         f"the send (its process stopped, or could not reach the database): it may or may not "
+                         "be in the channel, and it is not resent, to avoid a duplicate post")
                 if await self.database.run(partial(repo.fail_claimed_post, post_id=post_id, error=error,
                                           started_before=gave_up)):
                     log.error("slot %s: %s", slot_key(slot), error)
@@ -273,8 +290,9 @@ class Poster:
                              posted: datetime | None) -> PostResult:
         why = (f"coalesced into the post for {slot_key(posted)}" if posted is not None else
                f"more than the {self.misfire_grace_s:g}s grace period ago, so not posted late")
+        cause = self._outage or "the scheduler was down or still busy with an earlier slot"
         error = (f"missed: {count} slot{'s' if count > 1 else ''} from {slot_key(first)} to {slot_key(last)} "
-                 f"(the scheduler was down or still busy with an earlier slot): {why}")
+                 f"({cause}): {why}")
         recorded = await self._record_slot_failure(channel_id, last, error)
         if not recorded:
             return PostResult(last, "taken")

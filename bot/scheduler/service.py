@@ -24,7 +24,7 @@ from bot.scheduler.schedule_store import ScheduleStore
 from bot.scheduler.slots import Schedule, ScheduleError, parse_schedule
 from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
-from db.session import Database
+from db.session import Database, unavailable_reason
 from models.errors import RnnbotError
 from trainer.corpora import CorpusError, load_corpus
 
@@ -85,8 +85,12 @@ class PostingService:
         self._ticks.add(task)
         try:
             return await self.poster.tick()
-        except Exception:
-            log.exception("posting failed")
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is None:
+                log.exception("posting failed")
+            else:  # nothing was sent without its claim; the slot is recorded once the database is back
+                log.error("posting failed: the database is unreachable (%s)", reason)
             return []
         finally:
             self._ticks.discard(task)
