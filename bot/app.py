@@ -62,6 +62,8 @@ async def on_startup(application: Application) -> None:
     """post_init: start the worker, publish the command menu, start the scheduler and health server."""
     services = get_services(application)
     services.worker.start()
+    if services.outbox is not None:
+        services.outbox.start()  # writes an earlier run left waiting go first
     await application.bot.set_my_commands(bot_commands())
     health_port = services.settings.health_port
     if health_port:
@@ -91,6 +93,9 @@ async def on_shutdown(application: Application) -> None:
         await services.health.stop()
         services.health = None
     await asyncio.to_thread(services.worker.stop)
+    if services.outbox is not None:
+        await services.outbox.stop()
+        services.outbox.close()
     services.database.close()
 
 
@@ -184,7 +189,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     ])
     if settings.channel_id:  # posts on schedule unless POST_IN_BOT=false; /schedule and /post_now
         services.posting = scheduler.build_service(settings, services.database, services.models, services.worker,
-                                                   application.bot, run_schedule=settings.post_in_bot)
+                                                   application.bot, run_schedule=settings.post_in_bot,
+                                                   outbox=services.outbox)
         application.add_handlers([
             CommandHandler("schedule", schedule.schedule_command),
             # block=False: a post may wait on flood control; other updates need not wait with it.

@@ -7,6 +7,7 @@ one transaction on a worker thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from bot.scheduler.service import PostingService
 from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
 from db import repositories as repo
-from db.session import Database, database_errors
+from db.outbox import Outbox
+from db.session import Database, database_errors, safe_url
 from models.errors import RnnbotError
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class Services:
     limiter: RateLimiter
     model_paths: dict[str, str] = field(default_factory=dict)  # what `models` was loaded from
     started_at: float = field(default_factory=time.time)
+    outbox: Outbox | None = None  # writes waiting for the database (db/outbox.py)
     posting: PostingService | None = None  # auto-posting, when CHANNEL_ID is set (bot/app.py)
     health: HealthServer | None = None  # when HEALTH_PORT is set
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -89,8 +92,18 @@ def resolve_models(settings: Settings, database: Database) -> tuple[dict[str, st
     return paths, newest
 
 
-def create_services(settings: Settings) -> Services:
-    """Upgrade the database, sync the admin flags, load the models (the slow part), build the worker."""
+def outbox_for(settings: Settings, database: Database, role: str) -> Outbox:
+    """The outbox of one kind of process (serve, scheduler, post), kept in OUTBOX_DIR. The file's name
+    also names the database, so writes never wait for, or land in, another one."""
+    digest = hashlib.sha256(safe_url(database.url).encode()).hexdigest()[:8]
+    return Outbox(database, path=Path(settings.outbox_dir) / f"{role}-{digest}.jsonl",
+                  max_writes=settings.outbox_max_writes)
+
+
+def create_services(settings: Settings, role: str = "serve") -> Services:
+    """Upgrade the database, sync the admin flags, load the models (the slow part), build the worker.
+
+    `role` names the process's outbox file (see outbox_for)."""
     database = Database(settings.database_url)
     try:
         with database_errors(database.url):
@@ -106,7 +119,12 @@ def create_services(settings: Settings) -> Services:
                               batch_wait_s=settings.batch_wait_ms / 1000)
     limiter = RateLimiter(settings.rate_limit_count, settings.rate_limit_window_s)
     log.info("serving models %s (default %r)", ", ".join(sorted(paths)), default)
-    return Services(settings, database, models, worker, limiter, model_paths=paths)
+    try:
+        outbox = outbox_for(settings, database, role)
+    except OSError as exc:
+        database.close()
+        raise RnnbotError(f"OUTBOX_DIR={settings.outbox_dir!r} is not usable: {exc.strerror or exc}") from None
+    return Services(settings, database, models, worker, limiter, model_paths=paths, outbox=outbox)
 
 
 async def require_admin(update: Update, context: CallbackContext) -> bool:

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     webhook_path: str = Field("", description="path it serves; empty = the path of WEBHOOK_URL")
     webhook_secret: SecretStr = Field(SecretStr(""), description="Telegram sends it with every update; required "
                                                                  "with WEBHOOK_URL (1-256 of A-Z a-z 0-9 _ -)")
+    # writes that wait while the database is unavailable (db/outbox.py)
+    outbox_dir: str = Field("data/outbox", description="where they are kept, so a restart still writes them")
+    outbox_max_writes: int = Field(10_000, ge=1, description="at most this many wait; later ones are dropped")
     # health endpoint (bot/health.py): GET http://HEALTH_HOST:HEALTH_PORT/healthz
     health_port: int = Field(0, ge=0, le=65535, description="0 = no health endpoint")
     health_host: str = Field("127.0.0.1", description="0.0.0.0 to let a load balancer or orchestrator probe it")

@@ -51,11 +51,12 @@ def cmd_post(args: argparse.Namespace) -> int:
         if not settings.channel_id.strip():
             raise RnnbotError("CHANNEL_ID is not set: there is no channel to post to (try --dry-run)")
         check_settings(settings)
-    services = create_services(settings)
+    services = create_services(settings, role="post")
     try:
         return asyncio.run(_dry_run(settings, services, args.verbose) if args.dry_run
                            else _post_once(settings, services))
     finally:
+        services.outbox.close()
         services.database.close()
 
 
@@ -93,8 +94,9 @@ async def _post_once(settings, services) -> int:
 
     async with _connected_bot(settings) as bot:
         service = build_service(settings, services.database, services.models, services.worker, bot,
-                                run_schedule=False)
+                                run_schedule=False, outbox=services.outbox)
         services.worker.start()
+        services.outbox.start()
         try:
             await service.start()
             try:
@@ -102,6 +104,7 @@ async def _post_once(settings, services) -> int:
             finally:
                 await service.stop()
         finally:
+            await services.outbox.stop()
             services.worker.stop()
     if result.status != "sent":
         raise RnnbotError(f"not posted: {result.error or 'another post took this very second; try again'}")
@@ -116,10 +119,11 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     check_settings(settings)
-    services = create_services(settings)
+    services = create_services(settings, role="scheduler")
     try:
         run_until_signalled(lambda stop: _run_scheduler(settings, services, stop))
     finally:
+        services.outbox.close()
         services.database.close()
     return 0
 
@@ -128,8 +132,10 @@ async def _run_scheduler(settings, services, stop: asyncio.Event) -> None:
     from bot.scheduler.service import build_service
 
     async with _connected_bot(settings) as bot:
-        service = build_service(settings, services.database, services.models, services.worker, bot)
+        service = build_service(settings, services.database, services.models, services.worker, bot,
+                                outbox=services.outbox)
         services.worker.start()
+        services.outbox.start()
         try:
             await service.start()
             try:
@@ -139,6 +145,7 @@ async def _run_scheduler(settings, services, stop: asyncio.Event) -> None:
             finally:
                 await service.stop()
         finally:
+            await services.outbox.stop()
             await asyncio.to_thread(services.worker.stop)
 
 

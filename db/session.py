@@ -46,36 +46,39 @@ def safe_url(url: str | URL | None = None) -> str:
     return resolve_url(url).render_as_string(hide_password=True)
 
 
-def create_db_engine(url: str | URL | None = None, **kwargs) -> Engine:
+def create_db_engine(url: str | URL | None = None, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+                     **kwargs) -> Engine:
+    """`busy_timeout_ms`: how long a SQLite writer waits for another process's lock."""
     parsed = resolve_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, **kwargs)
-        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "connect", lambda dbapi_connection, _: _sqlite_on_connect(dbapi_connection,
+                                                                                     busy_timeout_ms))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
 
 
-def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
+def _sqlite_on_connect(dbapi_connection, busy_timeout_ms: int) -> None:
     # We emit BEGIN ourselves (below), so sqlite3's legacy implicit transactions are switched off.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    _enable_wal(cursor)
+    cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    _enable_wal(cursor, busy_timeout_ms)
     cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
 
 
-def _enable_wal(cursor) -> None:
+def _enable_wal(cursor, busy_timeout_ms: int) -> None:
     """WAL: readers do not block the writer, so the bot and the scheduler can share the file.
 
     The mode is stored in the file. Switching needs an exclusive lock and does not wait for it
     (busy_timeout does not apply), so a connection opened while another sets up a new file retries.
     """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + busy_timeout_ms / 1000
     while True:
         try:
             if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":

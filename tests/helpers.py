@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import time
 import uuid
 import zlib
 from contextlib import contextmanager
@@ -111,6 +113,30 @@ async def stop_process(process: asyncio.subprocess.Process, timeout: float = 10.
     return process.returncode, out.decode(), err.decode()
 
 
+def sandbox_env(env: dict, sandbox_server, **changes) -> dict:
+    """A child process's environment pointed at the sandbox and its channel, plus `changes`."""
+    return {**env, "TELEGRAM_BOT_TOKEN": sandbox_server.token, "TELEGRAM_API_BASE_URL": sandbox_server.bot_api_base_url,
+            "CHANNEL_ID": CHANNEL, **changes}
+
+
+async def start_cli(env: dict, cwd: Path, *args: str, log_name: str = "cli.log") -> asyncio.subprocess.Process:
+    """A child `rnnbot` whose output goes to a file (a pipe nobody reads would block it)."""
+    with open(cwd / log_name, "ab") as log:
+        return await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, cwd=cwd,
+                                                    env={**os.environ, **env}, stdout=log, stderr=log)
+
+
+async def until(condition, timeout: float, what: str):
+    """Poll a blocking condition (e.g. a database query) in a thread until it holds; returns its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await asyncio.to_thread(condition)
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -147,10 +173,10 @@ def all_posts(database: Database) -> list:
         return repo.recent_posts(session, limit=10_000)[::-1]  # oldest slot first
 
 
-async def check_exactly_once(client, database: Database) -> list:
+async def check_exactly_once(client, database: Database, step: timedelta = timedelta(seconds=1)) -> list:
     """Every sent row is one message in the channel and every channel message is one sent row; no
-    text went out twice; every slot from the first row to the last has a row or is named by a
-    "missed" row. Returns the rows."""
+    text went out twice; every slot (`step` apart) from the first row to the last has a row or is
+    named by a "missed" row. Returns the rows."""
     messages = await client.channel_posts(CHANNEL)
     rows = all_posts(database)
     sent = [r for r in rows if r.status == "sent"]
@@ -163,10 +189,73 @@ async def check_exactly_once(client, database: Database) -> list:
         missed = parse_missed(row.error)
         if missed:
             count, first, last = missed
-            span = {first + timedelta(seconds=i) for i in range(int((last - first).total_seconds()) + 1)}
+            span = {first + step * i for i in range(int((last - first) / step) + 1)}
             assert len(span) == count
             covered |= span
     slots = sorted(r.slot for r in rows)
-    every_second = {slots[0] + timedelta(seconds=i) for i in range(int((slots[-1] - slots[0]).total_seconds()) + 1)}
-    assert every_second <= covered, f"slots neither posted nor recorded: {sorted(every_second - covered)}"
+    every_slot = {slots[0] + step * i for i in range(int((slots[-1] - slots[0]) / step) + 1)}
+    assert every_slot <= covered, f"slots neither posted nor recorded: {sorted(every_slot - covered)[:5]}"
     return rows
+
+
+# --- faults: a database the test can stop, a lock held too long, a full disk ---------------------
+
+def postgres_bin() -> Path | None:
+    """The folder with PostgreSQL's initdb and pg_ctl (Debian keeps them off PATH), if installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+class OwnPostgres:
+    """A PostgreSQL cluster of the test session's own, on its own port, that a test may stop and
+    start (the shared server on 5432 is never touched). As root, it runs as the postgres user."""
+
+    def __init__(self, bin_dir: Path):
+        import tempfile
+
+        self.bin, self.port = bin_dir, free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="rnnbot-pg-"))
+        self.user = "postgres" if os.geteuid() == 0 else None
+        if self.user:
+            shutil.chown(self.folder, self.user)
+        self._pg("initdb", "-D", str(self.folder / "data"), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._pg("pg_ctl", "-D", str(self.folder / "data"), "-o", options, "-l", str(self.folder / "log"), "-w",
+                 "start")
+
+    def stop(self) -> None:
+        """Stop at once: open connections are cut, as when the server or its host goes down."""
+        self._pg("pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
+
+    @property
+    def running(self) -> bool:
+        return (self.folder / "data" / "postmaster.pid").exists()
+
+    def remove(self) -> None:
+        if self.running:
+            self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _pg(self, program: str, *args: str) -> None:
+        subprocess.run([str(self.bin / program), *args], check=True, capture_output=True, user=self.user,
+                       cwd=self.folder, timeout=60)
+
+
+@contextmanager
+def sqlite_write_lock(path: Path):
+    """Hold SQLite's write lock from another connection (as another process would) until the block ends."""
+    import sqlite3
+
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        connection.execute("ROLLBACK")
+        connection.close()

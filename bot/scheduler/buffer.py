@@ -17,11 +17,12 @@ from bot.scheduler import candidates as rules
 from bot.scheduler.candidates import CorpusIndex
 from bot.worker import GenerationWorker, ModelStore, QueueFull
 from db import repositories as repo
-from db.session import Database
+from db.session import Database, unavailable_reason
 
 log = logging.getLogger(__name__)
 
 MAX_IDLE_BACKOFF_S = 30.0
+DATABASE_RETRY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,14 @@ class CandidateBuffer:
                 found = await self.refill_once()
             except QueueFull:
                 delay = 1.0  # the bot is busy with users; they come first
-            except Exception:
-                log.exception("generating post candidates failed")
-                delay = MAX_IDLE_BACKOFF_S
+            except Exception as exc:
+                reason = unavailable_reason(exc)
+                if reason is None:
+                    log.exception("generating post candidates failed")
+                    delay = MAX_IDLE_BACKOFF_S
+                else:  # candidates are recorded before they may be posted: wait for the database
+                    log.warning("generating post candidates: the database is unreachable (%s)", reason)
+                    delay = DATABASE_RETRY_S
             else:
                 # A model that produces nothing acceptable should not spin the CPU.
                 idle_rounds = 0 if found else idle_rounds + 1

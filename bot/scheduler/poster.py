@@ -19,6 +19,11 @@ Recovery of a crash between claim and send (every tick looks at claimed rows):
 Stopping: from the claim to the recorded outcome a post runs as its own task that cancelling the
 tick does not cut short; `drain()` (called on stop) waits for it.
 
+The database down: a claim needs the database, so nothing is sent without its claim committed. A
+send's outcome (sent as message N, or failed) that cannot be written waits in the outbox
+(db/outbox.py, kept in a file across restarts) until the database is back; meanwhile recovery
+leaves that post alone.
+
 Misfires: at each tick the latest due slot is posted if it is at most `misfire_grace_s` old.
 Slots that passed unposted since the channel's last row (the service was down, or a send was
 still retrying) are coalesced into one "failed" row at the last of them, whose error names how
@@ -43,6 +48,7 @@ from bot.scheduler.delivery import DeliveryFailed, send_post
 from bot.scheduler.slots import ONE_US, Schedule, slot_key
 from db import repositories as repo
 from db.errors import StateConflictError
+from db.outbox import Outbox
 from db.session import Database, unavailable_reason
 from models.errors import RnnbotError
 
@@ -52,7 +58,7 @@ CHANNEL_NAME = re.compile(r"^@[A-Za-z][A-Za-z0-9_]{3,31}$")
 ISO_SLOT = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00)"
 MISSED = re.compile(rf"^missed: (\d+) slots? from {ISO_SLOT} to {ISO_SLOT}")
 STALE_CANDIDATE_TRIES = 5
-DB_WRITE_TRIES = 3
+OUTCOME = "post_outcome"  # the outbox's kind for a send's outcome
 
 
 def parse_channel(value: str | int) -> int | str:
@@ -82,8 +88,11 @@ class PostResult:
 class Poster:
     def __init__(self, bot: Bot, database: Database, buffer: CandidateBuffer, *, channel: int | str,
                  schedule: Schedule, misfire_grace_s: float, retry_window_s: float, send_timeout_s: float = 20.0,
-                 admin_ids=(), candidate_timeout_s: float = 60.0):
+                 admin_ids=(), candidate_timeout_s: float = 60.0, outbox: Outbox | None = None):
+        """`outbox`: where outcomes wait while the database is down (default: in memory only)."""
         self.bot, self.database, self.buffer = bot, database, buffer
+        self.outbox = outbox if outbox is not None else Outbox(database)
+        self.outbox.register(OUTCOME, apply_outcome)
         self.channel = parse_channel(channel)
         self.schedule = schedule
         self.misfire_grace_s, self.retry_window_s = misfire_grace_s, retry_window_s
@@ -238,15 +247,14 @@ class Poster:
                 message = await send_post(self.bot, channel_id, text, retry_window_s=self.retry_window_s,
                                           send_timeout_s=self.send_timeout_s)
             except DeliveryFailed as exc:
-                reason = exc.reason
-                await self._db_write(lambda s: repo.mark_post_failed(s, post_id=post_id, error=reason))
+                await self._record_outcome(slot, post_id=post_id, error=exc.reason)
                 log.error("slot %s: not posted: %s", slot_key(slot), exc.reason)
                 # Once per cause until a post succeeds; every post that may or may not have arrived.
                 key = None if exc.uncertain else (exc.reason if exc.permanent else "gave up retrying")
                 await self._report(f"could not post to {self.channel} for slot {slot_key(slot)}: {exc.reason}",
                                    key=key)
                 return PostResult(slot, "failed", text, error=exc.reason)
-            await self._db_write(lambda s: repo.mark_post_sent(s, post_id=post_id, message_id=message.message_id))
+            await self._record_outcome(slot, post_id=post_id, message_id=message.message_id)
         finally:
             self._sending.discard(post_id)
         self._reported.clear()
@@ -258,9 +266,10 @@ class Poster:
         claimed = await self.database.run(lambda s: [(p.id, p.slot, p.sent_at, p.generation.text)
                                             for p in repo.unsent_posts(s, channel_id=channel_id)])
         results = []
+        waiting = {w.data["post_id"] for w in self.outbox.waiting(OUTCOME)}
         for post_id, slot, sent_at, text in claimed:
-            if post_id in self._sending:
-                continue
+            if post_id in self._sending or post_id in waiting:
+                continue  # being sent, or its outcome waits for the database
             if sent_at is None:
                 if (now - slot).total_seconds() <= self.misfire_grace_s:
                     log.warning("slot %s was claimed but never sent (a stopped process?): sending it now",
@@ -338,18 +347,17 @@ class Poster:
                 log.warning("could not tell admin %d about a posting problem: %s", admin_id, exc.message)
 
     # ----- database -----
+    async def _record_outcome(self, slot: datetime, **outcome) -> None:
+        """Write the send's outcome, or keep it in the outbox until the database takes it."""
+        if not await self.outbox.write(OUTCOME, outcome):
+            log.warning("slot %s: the database is not taking writes; its outcome waits in the outbox",
+                        slot_key(slot))
 
-    async def _db_write(self, work) -> None:
-        """Record an outcome, retrying briefly: losing it would leave the row claimed."""
-        for attempt in range(1, DB_WRITE_TRIES + 1):
-            try:
-                await self.database.run(work)
-                return
-            except Exception:
-                if attempt == DB_WRITE_TRIES:
-                    raise
-                log.warning("recording a post outcome failed; retrying", exc_info=True)
-                await asyncio.sleep(attempt)
+
+def apply_outcome(session, data: dict) -> None:
+    """The outbox's applier for a send's outcome (idempotent: see record_post_outcome)."""
+    repo.record_post_outcome(session, post_id=data["post_id"], message_id=data.get("message_id"),
+                             error=data.get("error"))
 
 
 def parse_missed(error: str | None) -> tuple[int, datetime, datetime] | None:

@@ -24,6 +24,7 @@ from bot.scheduler.schedule_store import ScheduleStore
 from bot.scheduler.slots import Schedule, ScheduleError, parse_schedule
 from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
+from db.outbox import Outbox
 from db.session import Database, unavailable_reason
 from models.errors import RnnbotError
 from trainer.corpora import CorpusError, load_corpus
@@ -175,8 +176,10 @@ def check_settings(settings: Settings) -> None:
 
 
 def build_service(settings: Settings, database: Database, models: ModelStore, worker: GenerationWorker,
-                  bot: Bot, *, run_schedule: bool = True) -> PostingService:
-    """Everything from the settings; configuration errors raise RnnbotError here, before anything runs."""
+                  bot: Bot, *, run_schedule: bool = True, outbox: Outbox | None = None) -> PostingService:
+    """Everything from the settings; configuration errors raise RnnbotError here, before anything runs.
+
+    `outbox`: where a send's outcome waits while the database is down (the caller starts and stops it)."""
     check_settings(settings)
     store = ScheduleStore(settings.post_schedule, database)
     if settings.post_model and settings.post_model not in models.names():
@@ -185,5 +188,5 @@ def build_service(settings: Settings, database: Database, models: ModelStore, wo
     buffer = candidate_buffer(settings, worker, models, database)
     poster = Poster(bot, database, buffer, channel=settings.channel_id, schedule=store.load(),
                     misfire_grace_s=settings.post_misfire_grace_s, retry_window_s=settings.post_retry_window_s,
-                    send_timeout_s=settings.post_send_timeout_s, admin_ids=settings.admin_user_ids)
+                    send_timeout_s=settings.post_send_timeout_s, admin_ids=settings.admin_user_ids, outbox=outbox)
     return PostingService(poster, buffer, store, corpus_spec=settings.post_corpus, run_schedule=run_schedule)

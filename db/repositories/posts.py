@@ -108,6 +108,23 @@ def _retire_generation(post: Post) -> None:
         post.generation.reject_reason = f"its post failed: {post.error}"
 
 
+def record_post_outcome(session: Session, *, post_id: int, message_id: int | None = None,
+                        error: str | None = None) -> Post:
+    """A send's outcome: sent as `message_id`, or failed with `error`. Safe to apply twice (a write
+    replayed after a restart): an outcome already recorded changes nothing, and a failure never
+    overwrites a sent post."""
+    post = get_or_raise(session, Post, post_id, "post")
+    if post.status == "sent":
+        if message_id is not None and post.message_id != message_id:
+            raise InvalidInputError(f"post {post_id} was already sent as message {post.message_id}")
+        return post
+    if message_id is not None:
+        return mark_post_sent(session, post_id=post_id, message_id=message_id)
+    if post.status == "failed":
+        return post
+    return mark_post_failed(session, post_id=post_id, error=error or "failed")
+
+
 def begin_post_send(session: Session, *, post_id: int) -> bool:
     """Record that sending is about to start (sets sent_at on a claimed post that has none).
 
