@@ -251,7 +251,7 @@ class Poster:
                 log.error("slot %s: not posted: %s", slot_key(slot), exc.reason)
                 # Once per cause until a post succeeds; every post that may or may not have arrived.
                 key = None if exc.uncertain else (exc.reason if exc.permanent else "gave up retrying")
-                await self._report(f"could not post to {self.channel} for slot {slot_key(slot)}: {exc.reason}",
+                await self.report(f"could not post to {self.channel} for slot {slot_key(slot)}: {exc.reason}",
                                    key=key)
                 return PostResult(slot, "failed", text, error=exc.reason)
             await self._record_outcome(slot, post_id=post_id, message_id=message.message_id)
@@ -291,7 +291,7 @@ class Poster:
                 if await self.database.run(partial(repo.fail_claimed_post, post_id=post_id, error=error,
                                           started_before=gave_up)):
                     log.error("slot %s: %s", slot_key(slot), error)
-                    await self._report(f"slot {slot_key(slot)} of {self.channel}: {error}")
+                    await self.report(f"slot {slot_key(slot)} of {self.channel}: {error}")
                     results.append(PostResult(slot, "failed", text, error=error))
         return results
 
@@ -315,7 +315,7 @@ class Poster:
         recorded = await self._record_slot_failure(channel_id, slot, error)
         if not recorded:
             return PostResult(slot, "taken")
-        await self._report(f"slot {slot_key(slot)} of {self.channel}: {error}", key="no candidate")
+        await self.report(f"slot {slot_key(slot)} of {self.channel}: {error}", key="no candidate")
         return PostResult(slot, "failed", error=error)
 
     async def _record_slot_failure(self, channel_id: int, slot: datetime, error: str) -> bool:
@@ -331,10 +331,10 @@ class Poster:
         except TelegramError as exc:
             error = f"cannot find channel {self.channel}: {type(exc).__name__}: {exc.message}"
             log.error("%s; nothing is posted until it is fixed", error)
-            await self._report(error, key=error)
+            await self.report(error, key=error)
             return None
 
-    async def _report(self, text: str, key: str | None = None) -> None:
+    async def report(self, text: str, key: str | None = None) -> None:
         """Tell every admin once (per `key`, until the next successful post)."""
         if key is not None:
             if key in self._reported:

@@ -45,6 +45,7 @@ class PostingService:
         self.scheduler: AsyncIOScheduler | None = None
         self._ticks: set[asyncio.Task] = set()
         self._started = False
+        self._problem_reported: str | None = None
 
     @property
     def schedule(self) -> Schedule:
@@ -56,6 +57,7 @@ class PostingService:
         await load_post_corpus(self.buffer, self.corpus_spec)
         await self.buffer.start()
         self._started = True
+        await self._report_schedule_problem()
         if not self.run_schedule:
             return
         logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # else two lines per tick
@@ -126,6 +128,13 @@ class PostingService:
             return
         if schedule is not None and schedule.expression != self.schedule.expression:
             self._apply(schedule)
+        await self._report_schedule_problem()
+
+    async def _report_schedule_problem(self) -> None:
+        """Tell the admins once that the saved schedule cannot be used (see ScheduleStore.load)."""
+        if self.store.problem and self.store.problem != self._problem_reported:
+            await self.poster.report(self.store.problem)
+        self._problem_reported = self.store.problem
 
 
 def load_corpus_index(spec: str, generator) -> CorpusIndex | None:
