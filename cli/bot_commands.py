@@ -33,15 +33,24 @@ def register(sub) -> None:
 
 def load_settings():
     from pydantic import ValidationError
+    from sqlalchemy.engine import make_url
 
+    from bot.logs import keep_secret
     from bot.settings import Settings
 
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         problems = "; ".join((f"{'.'.join(map(str, e['loc'])).upper()}: " if e["loc"] else "")
                              + e["msg"].removeprefix("Value error, ") for e in exc.errors())
         raise RnnbotError(f"bad configuration: {problems}") from None
+    # Whatever is printed from here on (an error line, a traceback) hides them.
+    keep_secret(settings.telegram_bot_token.get_secret_value(), settings.webhook_secret.get_secret_value())
+    try:
+        keep_secret(make_url(settings.database_url).password or "")
+    except Exception:  # a malformed URL is reported where it is used
+        pass
+    return settings
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:

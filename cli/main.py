@@ -6,10 +6,12 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 
-from bot.logs import protect_logs
+from bot.logs import protect_logs, redact
 from models.errors import RnnbotError
 
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -44,11 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except RnnbotError as exc:
-        print(f"rnnbot: error: {exc}", file=sys.stderr)
+        print(f"rnnbot: error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("rnnbot: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception:  # a bug: the traceback helps, but it may quote the token
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":
