@@ -93,6 +93,7 @@ async def on_shutdown(application: Application) -> None:
         await services.health.stop()
         services.health = None
     await asyncio.to_thread(services.worker.stop)
+    services.heavy.close()
     if services.outbox is not None:
         await services.outbox.stop()
         services.outbox.close()
@@ -190,7 +191,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     if settings.channel_id:  # posts on schedule unless POST_IN_BOT=false; /schedule and /post_now
         services.posting = scheduler.build_service(settings, services.database, services.models, services.worker,
                                                    application.bot, run_schedule=settings.post_in_bot,
-                                                   outbox=services.outbox)
+                                                   outbox=services.outbox, heavy=services.heavy)
         application.add_handlers([
             CommandHandler("schedule", schedule.schedule_command),
             # block=False: a post may wait on flood control; other updates need not wait with it.

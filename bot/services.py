@@ -17,6 +17,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackContext
 
 from bot.health import HealthServer
+from bot.heavy import HeavyWork
 from bot.ratelimit import RateLimiter
 from bot.scheduler.service import PostingService
 from bot.settings import Settings
@@ -40,6 +41,7 @@ class Services:
     models: ModelStore
     worker: GenerationWorker
     limiter: RateLimiter
+    heavy: HeavyWork = field(default_factory=HeavyWork)  # /neuron pictures, candidate scoring (bot/heavy.py)
     model_paths: dict[str, str] = field(default_factory=dict)  # what `models` was loaded from
     started_at: float = field(default_factory=time.time)
     outbox: Outbox | None = None  # writes waiting for the database (db/outbox.py)
@@ -124,7 +126,8 @@ def create_services(settings: Settings, role: str = "serve") -> Services:
     except OSError as exc:
         database.close()
         raise RnnbotError(f"OUTBOX_DIR={settings.outbox_dir!r} is not usable: {exc.strerror or exc}") from None
-    return Services(settings, database, models, worker, limiter, model_paths=paths, outbox=outbox)
+    heavy = HeavyWork(settings.heavy_workers, settings.heavy_queue_size)
+    return Services(settings, database, models, worker, limiter, heavy=heavy, model_paths=paths, outbox=outbox)
 
 
 async def require_admin(update: Update, context: CallbackContext) -> bool:

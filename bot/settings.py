@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     queue_size: int = Field(64, description="pending generation requests before users are told to retry")
     max_batch: int = Field(64, description="requests the worker completes in one batched call")
     batch_wait_ms: float = Field(5.0, description="how long the worker waits to fill a batch")
+    heavy_workers: int = Field(1, ge=1, le=64, description="threads for /neuron pictures and candidate scoring")
+    heavy_queue_size: int = Field(8, ge=0, description="more such jobs that may wait before users are told to retry")
     # per-user rate limit: at most rate_limit_count completions per rate_limit_window_s
     rate_limit_count: int = 5
     rate_limit_window_s: float = 30.0

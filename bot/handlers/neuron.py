@@ -1,8 +1,10 @@
 """/neuron <text>: a picture of the default model's most interpretable cell firing over the text.
 
 The cell is the one `rnnbot neurons find` saved beside the checkpoint (neurons.json); without
-that file it is found once per model on a slice of the model's held-out text, in a thread, and
-saved there. Reading the text and drawing the PNG run in a thread too, never on the event loop.
+that file it is found once per model on a slice of the model's held-out text, and saved there.
+Finding the cell, reading the text and drawing the PNG run on the bot's heavy-work threads
+(bot/heavy.py), never on the event loop nor on the threads database calls use; when their queue
+is full the user is told the bot is busy.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
-from bot.handlers.generation import unknown_chars_note, within_rate_limit
+from bot.handlers.generation import BUSY, unknown_chars_note, within_rate_limit
+from bot.heavy import Busy
 from bot.services import get_services
 from models.generator import Generator
 from neurons.activations import default_value, record
@@ -51,7 +54,8 @@ async def cell_for(context: ContextTypes.DEFAULT_TYPE, generator: Generator) -> 
     key = (generator.name, generator.checkpoint.step if generator.checkpoint else 0)
     async with lock:
         if key not in cache:
-            cache[key] = await asyncio.to_thread(showcase_cell, generator, HELD_OUT_CHARS)
+            heavy = get_services(context).heavy
+            cache[key] = await heavy.run(showcase_cell, generator, HELD_OUT_CHARS, wait=True)
     return cache[key]
 
 
@@ -70,10 +74,16 @@ async def neuron(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     shortened = len(text) > MAX_CHARS
     text = text[:MAX_CHARS]
-    await update.effective_chat.send_action(ChatAction.UPLOAD_PHOTO)
     generator = services.models.get(None)
-    cell = await cell_for(context, generator)
-    png, caption = await asyncio.to_thread(draw, generator, text, cell)
+    try:
+        if services.heavy.full:
+            raise Busy  # before waiting for the cell: a full queue answers at once
+        await update.effective_chat.send_action(ChatAction.UPLOAD_PHOTO)
+        cell = await cell_for(context, generator)
+        png, caption = await services.heavy.run(draw, generator, text, cell)
+    except Busy:
+        await message.reply_text(BUSY)
+        return
     notes = [unknown_chars_note(generator.vocab.unknown_chars(text)),
              f"(Only the first {MAX_CHARS} characters.)" if shortened else None]
     caption = " ".join([caption, *(n for n in notes if n)])[:1024]

@@ -54,6 +54,7 @@ class CandidateBuffer:
         self.worker, self.models, self.rules, self.size = worker, models, rules_, size
         self.corpus, self.model, self.database = corpus, model, database
         self.record = record and database is not None
+        self.heavy = None  # a HeavyWork to score on (the bot's); None: a thread of the default pool
         self._ready: list[Candidate] = []  # best first
         self._need = asyncio.Event()  # set while the buffer wants more
         self._changed = asyncio.Event()  # set whenever candidates arrive
@@ -185,7 +186,10 @@ class CandidateBuffer:
 
     async def _score(self, name: str, texts: list[str]) -> list[float]:
         generator = self.models.get(name)
-        logprobs = await asyncio.to_thread(generator.score, texts, "\n")
+        if self.heavy is not None:  # in the bot: never on the threads database calls need
+            logprobs = await self.heavy.run(generator.score, texts, "\n", wait=True)
+        else:
+            logprobs = await asyncio.to_thread(generator.score, texts, "\n")
         return [rules.score(text, lp) for text, lp in zip(texts, logprobs)]
 
     async def _posted_before(self) -> set[str]:

@@ -17,6 +17,7 @@ from datetime import UTC
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot
 
+from bot.heavy import HeavyWork
 from bot.scheduler.buffer import CandidateBuffer, CandidateRules
 from bot.scheduler.candidates import CorpusIndex
 from bot.scheduler.poster import Poster, parse_channel
@@ -185,16 +186,19 @@ def check_settings(settings: Settings) -> None:
 
 
 def build_service(settings: Settings, database: Database, models: ModelStore, worker: GenerationWorker,
-                  bot: Bot, *, run_schedule: bool = True, outbox: Outbox | None = None) -> PostingService:
+                  bot: Bot, *, run_schedule: bool = True, outbox: Outbox | None = None,
+                  heavy: HeavyWork | None = None) -> PostingService:
     """Everything from the settings; configuration errors raise RnnbotError here, before anything runs.
 
-    `outbox`: where a send's outcome waits while the database is down (the caller starts and stops it)."""
+    `outbox`: where a send's outcome waits while the database is down (the caller starts and stops it);
+    `heavy`: the bot's threads for CPU-heavy work, which candidate scoring then shares."""
     check_settings(settings)
     store = ScheduleStore(settings.post_schedule, database)
     if settings.post_model and settings.post_model not in models.names():
         log.warning("POST_MODEL=%r is not loaded (%s); posting with the default model %r",
                     settings.post_model, ", ".join(models.names()), models.default)
     buffer = candidate_buffer(settings, worker, models, database)
+    buffer.heavy = heavy
     poster = Poster(bot, database, buffer, channel=settings.channel_id, schedule=store.load(),
                     misfire_grace_s=settings.post_misfire_grace_s, retry_window_s=settings.post_retry_window_s,
                     send_timeout_s=settings.post_send_timeout_s, admin_ids=settings.admin_user_ids, outbox=outbox)

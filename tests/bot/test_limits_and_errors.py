@@ -143,3 +143,16 @@ async def test_health_endpoint_runs_with_the_bot(start_bot):
         body = await response.json()
     assert response.status == 200 and body["ok"] and body["database"] is True
     assert body["models"] == [bot.services.models.default]
+
+
+async def test_inline_mode_counts_every_completion_against_the_rate_limit(start_bot, alice):
+    """Three completions per query cost three of the user's allowance; with fewer left, fewer come."""
+    bot = await start_bot(rate_limit_count=5, rate_limit_window_s=60)
+    first = await alice.wait_for_inline_answer(await alice.inline_query(None, "the lazy "))
+    assert len(first["results"]) == 3
+    second = await alice.wait_for_inline_answer(await alice.inline_query(None, "the quick "))
+    assert len(second["results"]) == 2  # what was left of the five
+    refused = await alice.wait_for_inline_answer(await alice.inline_query(None, "the dog "))
+    assert refused["results"] == [] and "Too many requests" in refused["button"]["text"]
+    assert "Easy there!" in (await alice.ask(None, "fox "))["text"]  # chat and inline share the allowance
+    assert sum(len(p.completions) for p in bot.prompts(ALICE)) == 5
