@@ -51,6 +51,8 @@ class SandboxClient:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         params = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        if json is None and method != "GET":
+            json = {}  # the control API takes changes as JSON only (see sandbox/guard.py)
         async with self._session.request(method, f"{self.base_url}/sandbox/api/{path}", json=json,
                                          params=params) as response:
             data = await response.json()

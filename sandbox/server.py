@@ -13,6 +13,7 @@ from sandbox import control
 from sandbox.botapi import handle_bot_api, handle_file_download
 from sandbox.context import SANDBOX_KEY, Sandbox
 from sandbox.faults import FaultInjector
+from sandbox.guard import own_names, same_origin_only
 from sandbox.state import ChannelSpec, SandboxState
 from sandbox.webhook import WebhookDelivery
 
@@ -29,8 +30,10 @@ async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html")
 
 
-def build_app(sandbox: Sandbox) -> web.Application:
-    app = web.Application(client_max_size=MAX_UPLOAD_BYTES, middlewares=[control.control_errors])
+def build_app(sandbox: Sandbox, host: str = "127.0.0.1") -> web.Application:
+    """`host`: the address it listens on, a name the page may be opened by (see guard.py)."""
+    app = web.Application(client_max_size=MAX_UPLOAD_BYTES,
+                          middlewares=[same_origin_only(own_names(host)), control.control_errors])
     app[SANDBOX_KEY] = sandbox
     app.router.add_route("*", "/bot{token}/{method}", handle_bot_api)
     app.router.add_get("/file/bot{token}/{path:.+}", handle_file_download)
@@ -58,7 +61,7 @@ class SandboxServer:
         self.sandbox = Sandbox(token=token, bot_username=bot_username, bot_first_name=bot_first_name,
                                channels=[ChannelSpec.coerce(c) for c in channels],
                                group_title=group_title, query_timeout=query_timeout)
-        self.app = build_app(self.sandbox)
+        self.app = build_app(self.sandbox, host)
         self._access_log = access_log
         self._runner: web.AppRunner | None = None
         self._webhooks: WebhookDelivery | None = None
