@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from bot.handlers.errors import SORRY
 from bot.handlers.generation import BUSY
@@ -156,3 +159,14 @@ async def test_inline_mode_counts_every_completion_against_the_rate_limit(start_
     assert refused["results"] == [] and "Too many requests" in refused["button"]["text"]
     assert "Easy there!" in (await alice.ask(None, "fox "))["text"]  # chat and inline share the allowance
     assert sum(len(p.completions) for p in bot.prompts(ALICE)) == 5
+
+
+async def test_reload_of_a_foreign_file_keeps_the_old_models_and_says_why(start_bot, admin_client, trained_run,
+                                                                           tmp_path):
+    run = shutil.copytree(trained_run, tmp_path / "reloaded")
+    harness = await start_bot(model_path=run)
+    before = harness.services.models.get(None)
+    save_file({"w": torch.zeros(2)}, str(run / "best.safetensors"), metadata={"format": "pt"})
+    reply = (await admin_client.ask(None, "/reload", timeout=30))["text"]
+    assert reply.startswith("Reload failed, still serving the old models: ") and "not an rnnbot checkpoint" in reply
+    assert harness.services.models.get(None) is before

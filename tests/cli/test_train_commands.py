@@ -3,6 +3,8 @@
 import json
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from tests.helpers import assert_clean_error, run_cli
 
@@ -73,6 +75,10 @@ def test_corrupt_checkpoint_and_bad_env(tmp_path):
     assert_clean_error(run_cli("sample", "--checkpoint", str(tmp_path)), "not a readable safetensors file")
     proc = run_cli("train", "--max-steps", "1", env={"RNNBOT_HIDDEN": "lots"})
     assert_clean_error(proc, "RNNBOT_HIDDEN='lots' is not a valid int")
+    # Another program's safetensors file: its header says {"format": "pt"}, not JSON.
+    save_file({"w": torch.zeros(2)}, str(bad), metadata={"format": "pt"})
+    for command in ("sample", "eval"):
+        assert_clean_error(run_cli(command, "--checkpoint", str(bad)), "not an rnnbot checkpoint")
 
 
 def test_flags_doc_matches_the_flags():
