@@ -123,8 +123,12 @@ class Trainer:
     def resume(cls, run_dir: str, **overrides) -> Trainer:
         files = RunFiles(run_dir)
         state = load_resume_state(files.resume)
-        if state.get("format") != RESUME_FORMAT:
+        if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
             raise RnnbotError(f"{files.resume}: not an rnnbot resume file")
+        missing = sorted({"config", "corpus_sha256", "vocab", "model", "optimizer", "data", "step", "elapsed_s",
+                          "best_val", "hidden", "rng"} - set(state))
+        if missing or not isinstance(state["config"], dict):
+            raise RnnbotError(f"{files.resume}: corrupt resume state (missing {', '.join(missing) or 'config'})")
         cfg = TrainConfig.from_dict({**state["config"], "run_dir": str(run_dir)})
         cfg = cfg.with_changes(**{k: v for k, v in overrides.items() if v is not None})
         corpus = load_corpus(cfg.corpus, cfg.book_names)

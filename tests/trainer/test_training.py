@@ -1,5 +1,6 @@
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,3 +109,13 @@ def test_config_validation():
         TrainConfig(seq_len=0)
     with pytest.raises(RnnbotError, match="--cell must be one of"):
         TrainConfig(cell="mlp")
+
+
+def test_resume_after_a_kill_that_cut_a_log_line_short(tmp_path, periodic_corpus):
+    cfg = tiny_config(tmp_path, periodic_corpus, max_steps=20, eval_every=10, stop_after=10)
+    assert Trainer.start(cfg).run().status == "paused"
+    with open(Path(cfg.run_dir) / "metrics.jsonl", "a", encoding="utf-8") as log:
+        log.write('{"kind": "train", "step": 11, "lo')  # the process died mid-write
+    resumed = Trainer.resume(cfg.run_dir, stop_after=None)
+    assert resumed.run().status == "finished"
+    assert all(record["step"] <= 20 for record in resumed.files.read_metrics())
