@@ -26,13 +26,15 @@ from telegram.ext import (
     CommandHandler,
     InlineQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bot import health
-from bot.handlers import admin, chat, history, inline, neuron, preferences, schedule
+from bot.handlers import admin, chat, guards, history, inline, neuron, preferences, schedule
 from bot.handlers.errors import on_error
 from bot.logs import protect_logs
+from bot.request import CleanTextRequest
 from bot.scheduler import service as scheduler
 from bot.services import Services, create_services, get_services
 from bot.settings import Settings
@@ -158,6 +160,9 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     if services is None:
         services = create_services(settings)
     builder = (ApplicationBuilder().token(token)
+               # Lone surrogates out of users' text, both ways (bot/request.py); PTB's pool sizes.
+               .request(CleanTextRequest(connection_pool_size=256))
+               .get_updates_request(CleanTextRequest(connection_pool_size=1))
                .concurrent_updates(True)  # one user's slow completion must not hold up the others
                .rate_limiter(AIORateLimiter(max_retries=FLOOD_RETRIES))
                .post_init(on_startup).post_stop(on_stop).post_shutdown(on_shutdown))
@@ -169,6 +174,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     # New messages only: an edited message is not a new prompt.
     private_text = (filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE
                     & ~filters.VIA_BOT)
+    application.add_handler(TypeHandler(Update, guards.require_sender), group=-1)
     application.add_handlers([
         CommandHandler("start", chat.start),
         CommandHandler("help", chat.help_command),

@@ -32,6 +32,7 @@ def make_bot(settings):
     from telegram import Bot
 
     from bot.logs import protect_logs, redact_secrets
+    from bot.request import CleanTextRequest
 
     token = settings.telegram_bot_token.get_secret_value()
     if not token:
@@ -39,7 +40,8 @@ def make_bot(settings):
     protect_logs()
     redact_secrets(token)
     base_url = settings.telegram_api_base_url
-    return Bot(token, base_url=base_url) if base_url else Bot(token)
+    requests = {"request": CleanTextRequest(), "get_updates_request": CleanTextRequest()}
+    return Bot(token, base_url=base_url, **requests) if base_url else Bot(token, **requests)
 
 
 def cmd_post(args: argparse.Namespace) -> int:

@@ -79,14 +79,19 @@ class SandboxClient:
                                                     "chat_id": chat, "reply_to_message_id": reply_to})
 
     async def press_button(self, message: dict, data: str | None = None, text: str | None = None,
-                           user: UserRef = None) -> dict:
-        """Press the inline button with callback `data` (or label `text`) under `message`.
+                           user: UserRef = None, forge: bool = False) -> dict:
+        """Press the inline button with callback `data` (or label `text`) under `message`; with
+        `forge`, send `data` although no button carries it (as a modified client can).
 
         Returns {"button", "callback_query_id"}; no query id for URL/switch-inline buttons.
         """
         return await self._request("POST", "press", {
             **self._user(user), "chat_id": message["chat"]["id"],
-            "message_id": message["message_id"], "data": data, "text": text})
+            "message_id": message["message_id"], "data": data, "text": text, "forge": forge})
+
+    async def raw_update(self, kind: str, payload: dict) -> dict:
+        """Deliver an update exactly as given (e.g. a message without `from`); returns the update."""
+        return await self._request("POST", "raw_update", {"kind": kind, "payload": payload})
 
     async def inline_query(self, user: UserRef, query: str, offset: str = "",
                            chat: int | str | None = None) -> str:

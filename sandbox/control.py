@@ -113,7 +113,14 @@ async def press(request: web.Request) -> web.Response:
     data = await body(request)
     state = sandbox_of(request).state
     return ok(user_actions.press_button(state, acting_user(state, data), data.get("chat_id"),
-                                        int(data["message_id"]), data.get("data"), data.get("text")))
+                                        int(data["message_id"]), data.get("data"), data.get("text"),
+                                        forge=bool(data.get("forge"))))
+
+
+@routes.post("/sandbox/api/raw_update")
+async def raw_update(request: web.Request) -> web.Response:
+    data = await body(request)
+    return ok(user_actions.raw_update(sandbox_of(request).state, str(data.get("kind", "")), data.get("payload")))
 
 
 @routes.post("/sandbox/api/inline_query")

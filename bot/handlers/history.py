@@ -59,7 +59,10 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The confirm (or cancel) button under /forget's question."""
     services, query = get_services(context), update.callback_query
-    _, choice, owner = query.data.split(":", 2)
+    _, choice, owner = (query.data.split(":", 2) + ["", ""])[:3]
+    if choice not in ("yes", "no") or not owner:  # not a button /forget made: a modified client
+        await query.answer("That button is no longer valid.", show_alert=True)
+        return
     if str(query.from_user.id) != owner:
         await query.answer("Only the person who asked can press this.", show_alert=True)
         return

@@ -166,7 +166,7 @@ def crontab_weekdays(field: str) -> str:
 def _weekday_number(text: str, part: str, lowest: int = 0) -> int:
     if text in WEEKDAYS:
         return WEEKDAYS.index(text)
-    if not text.isdigit() or not lowest <= int(text) <= 7:
+    if not re.fullmatch(r"[0-9]", text) or not lowest <= int(text) <= 7:  # isdigit() accepts "²"
         raise ValueError(f"day of week {part!r}: use 0-7 (0 and 7 are Sunday) or sun..sat")
     return int(text)
 
