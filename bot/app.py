@@ -171,24 +171,25 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     application = builder.build()
     application.bot_data["services"] = services
 
-    # New messages only: an edited message is not a new prompt.
-    private_text = (filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE
-                    & ~filters.VIA_BOT)
+    # New messages only: an edited message is not a new prompt, nor a new command (CommandHandler
+    # takes edits too unless told otherwise).
+    new = filters.UpdateType.MESSAGE
+    private_text = new & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE & ~filters.VIA_BOT
     application.add_handler(TypeHandler(Update, guards.require_sender), group=-1)
     application.add_handlers([
-        CommandHandler("start", chat.start),
-        CommandHandler("help", chat.help_command),
-        CommandHandler("complete", chat.complete_command),
-        CommandHandler("verse", chat.verse),
-        CommandHandler("settings", preferences.settings_command),
-        CommandHandler("temperature", preferences.temperature_command),
-        CommandHandler("length", preferences.length_command),
-        CommandHandler("model", preferences.model_command),
-        CommandHandler("history", history.history),
-        CommandHandler("forget", history.forget),
-        CommandHandler("neuron", neuron.neuron),
-        CommandHandler("stats", admin.stats),
-        CommandHandler("reload", admin.reload),
+        CommandHandler("start", chat.start, filters=new),
+        CommandHandler("help", chat.help_command, filters=new),
+        CommandHandler("complete", chat.complete_command, filters=new),
+        CommandHandler("verse", chat.verse, filters=new),
+        CommandHandler("settings", preferences.settings_command, filters=new),
+        CommandHandler("temperature", preferences.temperature_command, filters=new),
+        CommandHandler("length", preferences.length_command, filters=new),
+        CommandHandler("model", preferences.model_command, filters=new),
+        CommandHandler("history", history.history, filters=new),
+        CommandHandler("forget", history.forget, filters=new),
+        CommandHandler("neuron", neuron.neuron, filters=new),
+        CommandHandler("stats", admin.stats, filters=new),
+        CommandHandler("reload", admin.reload, filters=new),
         CallbackQueryHandler(preferences.settings_button, pattern=preferences.CALLBACK_PATTERN),
         CallbackQueryHandler(history.forget_button, pattern=history.CALLBACK_PATTERN),
         InlineQueryHandler(inline.inline_query),
@@ -199,9 +200,9 @@ def build_application(settings: Settings, services: Services | None = None) -> A
                                                    application.bot, run_schedule=settings.post_in_bot,
                                                    outbox=services.outbox, heavy=services.heavy)
         application.add_handlers([
-            CommandHandler("schedule", schedule.schedule_command),
+            CommandHandler("schedule", schedule.schedule_command, filters=new),
             # block=False: a post may wait on flood control; other updates need not wait with it.
-            CommandHandler("post_now", schedule.post_now_command, block=False),
+            CommandHandler("post_now", schedule.post_now_command, filters=new, block=False),
         ])
     application.add_error_handler(on_error)
     return application

@@ -78,6 +78,11 @@ class SandboxClient:
         return await self._request("POST", "send", {**self._user(user), "text": text,
                                                     "chat_id": chat, "reply_to_message_id": reply_to})
 
+    async def edit_text(self, message: dict, text: str, user: UserRef = None) -> dict:
+        """Edit one of the user's own messages (the bot gets an edited_message update)."""
+        return await self._request("POST", "edit", {**self._user(user), "chat_id": message["chat"]["id"],
+                                                    "message_id": message["message_id"], "text": text})
+
     async def press_button(self, message: dict, data: str | None = None, text: str | None = None,
                            user: UserRef = None, forge: bool = False) -> dict:
         """Press the inline button with callback `data` (or label `text`) under `message`; with

@@ -108,6 +108,14 @@ async def send(request: web.Request) -> web.Response:
     return ok(message)
 
 
+@routes.post("/sandbox/api/edit")
+async def edit(request: web.Request) -> web.Response:
+    data = await body(request)
+    state = sandbox_of(request).state
+    return ok(user_actions.edit_text(state, acting_user(state, data), data.get("chat_id"), int(data["message_id"]),
+                                     str(data.get("text", ""))))
+
+
 @routes.post("/sandbox/api/press")
 async def press(request: web.Request) -> web.Response:
     data = await body(request)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import time
 
-from sandbox.formatting import EntityParseError, UnsupportedParseMode, parse_text
+from sandbox.formatting import EntityParseError, UnsupportedParseMode, auto_entities, parse_text
 from sandbox.state import GROUP_ID, Chat, SandboxState, User
 
 
@@ -38,6 +38,19 @@ def send_text(state: SandboxState, user: User, text: str, chat_id: int | str | N
     if reply_to and state.get_message(chat.id, reply_to) is None:
         raise ActionError(f"message {reply_to} not found in chat {chat.id}")
     return state.user_message(user, chat, text, reply_to)
+
+
+def edit_text(state: SandboxState, user: User, chat_id: int | str | None, message_id: int, text: str) -> dict:
+    """The user edits one of their messages; the bot receives an edited_message update."""
+    if not text or not text.strip():
+        raise ActionError("text is empty")
+    chat = user_chat(state, user, chat_id)
+    message = state.get_message(chat.id, int(message_id))
+    if message is None or message.get("from", {}).get("id") != user.id:
+        raise ActionError(f"user {user.id} has no message {message_id} in chat {chat.id}")
+    state.edit_message(message, text=text, entities=auto_entities(text))
+    state.push_update("edited_message", copy.deepcopy(message))
+    return message
 
 
 def find_button(message: dict, data: str | None, text: str | None) -> dict:

@@ -105,3 +105,19 @@ async def test_verse_is_one_chapter_verse_line(start_bot, alice):
     [stored] = running_bot.prompts(ALICE)
     assert re.fullmatch(r"\d+:\d+ ", stored.text)
     await wait_until(lambda: running_bot.counts()["completions"] == 1, what="the stored completion")
+
+
+async def test_an_edited_command_or_prompt_is_not_run_again(running_bot, alice):
+    """Editing a message is not asking again: only new messages are prompts and commands."""
+    for text, edited in (("/complete the quick ", "/complete the lazy "), ("/verse", "/verse"),
+                         ("the dog ", "the cat ")):
+        sent = await alice.send_text(None, text)
+        await alice.wait_for_bot_reply(ALICE, after=sent)
+        await alice.edit_text(sent, edited)
+    # Delivered after the edits; a completion, so it queues behind anything they started.
+    last = await alice.ask(None, "/complete the end ", timeout=30)
+    assert last["text"].startswith("the end ")
+    await wait_until(lambda: running_bot.services.worker.pending == 0, what="an idle worker")
+    replies = bot_texts(await alice.messages(ALICE))
+    assert len(replies) == 4 and not [r for r in replies if r.startswith(("the lazy", "the cat"))]
+    assert len(running_bot.prompts(ALICE)) == 4
