@@ -29,6 +29,7 @@ from trainer.config import TrainConfig
 from trainer.corpora import Corpus, load_corpus
 from trainer.data import encode
 from trainer.evaluate import bits, estimate_loss
+from trainer.limits import check_memory, check_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Trainer:
         self.start_context = start_context(train_text)
         torch.manual_seed(cfg.seed)
         self.model_config = ModelConfig(len(self.vocab), cfg.cell, cfg.layers, cfg.hidden, cfg.embedding, cfg.dropout)
+        check_memory(cfg, len(self.vocab))  # before the model is allocated
         self.model = CharRNN(self.model_config)
         matrices = [p for p in self.model.parameters() if p.dim() >= 2]
         vectors = [p for p in self.model.parameters() if p.dim() < 2]
@@ -109,8 +111,12 @@ class Trainer:
     # ----- construction -----
     @classmethod
     def start(cls, cfg: TrainConfig) -> Trainer:
+        check_run_dir(cfg.run_dir)
         trainer = cls(cfg, load_corpus(cfg.corpus, cfg.book_names))
-        trainer.files.root.mkdir(parents=True, exist_ok=True)
+        try:
+            trainer.files.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RnnbotError(f"--run-dir {cfg.run_dir} cannot be written: {exc.strerror or exc}") from None
         if trainer.files.resume.exists():
             raise RnnbotError(f"{cfg.run_dir} already holds a run: continue it with "
                               f"`rnnbot train --resume {cfg.run_dir}` or choose another --run-dir")
