@@ -88,7 +88,9 @@ def test_a_run_dir_that_cannot_be_written_is_one_clear_line(tmp_path, periodic_c
     (["--temperature", "nan"], "temperature must be a finite number"),
     (["--temperature", "-0.5"], "temperature must be a finite number"),
     (["--length", "0"], "length must be a positive integer"),
-    (["--num", "0"], "--num must be at least 1"),
+    (["--num", "0"], "--num must be from 1 to 1024"),
+    (["--num", "100000000"], "--num must be from 1 to 1024"),
+    (["--length", "10000000"], "--length must be at most 100,000"),
 ])
 def test_bad_sampling_arguments(trained_run, args, fragment):
     assert_clean_error(run_cli("sample", "--checkpoint", str(trained_run), *args), fragment)
