@@ -48,6 +48,7 @@ class Services:
     posting: PostingService | None = None  # auto-posting, when CHANNEL_ID is set (bot/app.py)
     health: HealthServer | None = None  # when HEALTH_PORT is set
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    unrecorded: int = 0  # requests answered (or being answered) and not yet stored (handlers/generation.py)
 
     def is_admin(self, user_id: int | None) -> bool:
         return self.settings.is_admin(user_id)

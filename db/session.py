@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -135,6 +136,8 @@ class Database:
         self.engine = create_db_engine(self.url, **engine_kwargs)
         # Objects stay readable after the commit, once the `with` block has closed the session.
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._running = 0  # run() calls on worker threads; close() lets them finish
+        self._idle = threading.Condition()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -146,9 +149,17 @@ class Database:
         busy timeout for another process's lock, and PostgreSQL is a network round trip; neither may
         stall an event loop that serves everyone else."""
         def in_transaction() -> T:
-            with self.transaction() as session:
-                return work(session)
+            with self._idle:
+                self._running += 1
+            try:
+                with self.transaction() as session:
+                    return work(session)
+            finally:
+                with self._idle:
+                    self._running -= 1
+                    self._idle.notify_all()
 
+        # A cancelled caller stops waiting, not the thread: close() waits for it.
         return await asyncio.to_thread(in_transaction)
 
     def upgrade(self, revision: str = "head") -> None:
@@ -156,7 +167,11 @@ class Database:
 
         upgrade(self.engine, revision)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Close the connections, once calls still running on worker threads are done (a connection
+        they hand back after the pool is gone would never be closed)."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._running == 0, timeout)
         self.engine.dispose()
 
     def __enter__(self) -> Database:

@@ -11,11 +11,10 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.handlers.generation import (
-    Refused,
     Request,
-    generate,
     italic,
     reply_html,
+    serve,
     typing,
     unknown_chars_note,
     within_rate_limit,
@@ -99,17 +98,17 @@ async def complete_and_reply(update: Update, context: ContextTypes.DEFAULT_TYPE,
         prompt = prompt[-limit:]  # the end is what the next characters depend on
     if not await within_rate_limit(services, update):
         return
-    try:
-        async with typing(update.effective_chat):
-            result = await generate(services, Request(update.effective_user, update.effective_chat, prompt))
-    except Refused as refused:
-        await message.reply_text(str(refused))
-        return
-    completion = result.completions[0]
-    await reply_html(message, render_html([(prompt, True), (completion.text, False)]))
-    notes.append(unknown_chars_note(completion.unknown_chars))
-    if any(notes):
-        await message.reply_text(italic(" ".join(n for n in notes if n)), parse_mode=ParseMode.HTML)
+
+    async def reply(result) -> None:
+        completion = result.completions[0]
+        await reply_html(message, render_html([(prompt, True), (completion.text, False)]))
+        notes.append(unknown_chars_note(completion.unknown_chars))
+        if any(notes):
+            await message.reply_text(italic(" ".join(n for n in notes if n)), parse_mode=ParseMode.HTML)
+
+    async with typing(update.effective_chat):
+        await serve(services, Request(update.effective_user, update.effective_chat, prompt), reply,
+                    message.reply_text)
 
 
 def verse_line(prefix: str, text: str, finished: bool) -> str:
@@ -132,12 +131,11 @@ async def verse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     prefix = f"{random.randint(1, 50)}:{random.randint(1, 40)} "
     request = Request(update.effective_user, update.effective_chat, prefix, model_input=prefix,
                       after_start_context=True, stop_at="\n", max_chars=VERSE_MAX_CHARS)
-    try:
-        async with typing(update.effective_chat):
-            result = await generate(services, request)
-    except Refused as refused:
-        await message.reply_text(str(refused))
-        return
-    completion = result.completions[0]
-    line = verse_line(prefix, completion.text, completion.finish_reason == "stop")
-    await message.reply_text(html.escape(line, quote=False), parse_mode=ParseMode.HTML)
+
+    async def reply(result) -> None:
+        completion = result.completions[0]
+        line = verse_line(prefix, completion.text, completion.finish_reason == "stop")
+        await message.reply_text(html.escape(line, quote=False), parse_mode=ParseMode.HTML)
+
+    async with typing(update.effective_chat):
+        await serve(services, request, reply, message.reply_text)

@@ -1,7 +1,9 @@
-"""The path every completion takes: rate limit, record the prompt, the worker, record the result.
+"""The path every completion takes: rate limit, the worker, the reply, then one record of it all.
 
-Chat messages, /complete, /verse and inline queries all go through `generate`, so each one is
-rate limited, stored with its latency and run by the GenerationWorker, never on the event loop.
+Chat messages, /complete, /verse and inline queries all go through `serve`, so each one is rate
+limited, run by the GenerationWorker (never on the event loop), answered, and then stored once
+with its outcome: "sent" with the completions the user got, "busy" when the queue was full, or
+"failed" when the reply did not reach the user (then no completion is stored).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import asyncio
 import html
 import math
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 from telegram import Chat, Message, Update, User
@@ -23,6 +27,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.worker import QueueFull
 from db import repositories as repo
+from db.base import utcnow
 from models.generator import Completion
 
 BUSY = "I'm busy with other people's requests right now. Please try again in a few seconds."
@@ -89,6 +94,8 @@ class Request:
     max_chars: int | None = None  # None: the user's length setting
     length_cap: int | None = None  # at most this many, whatever the user's length
     temperatures: tuple[float, ...] | None = None  # None: the user's; several: one completion each
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # stored with it: one row, however often written
+    received_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass
@@ -97,21 +104,16 @@ class Result:
     temperatures: tuple[float, ...]
     preferences: Preferences
     latency_ms: int
+    max_chars: int
 
 
 async def generate(services: Services, request: Request) -> Result:
-    """Record the prompt, complete it through the worker, record the completions. Raises Refused."""
+    """Complete the request through the worker with the user's settings. Raises Refused."""
     started = time.perf_counter()
     settings = services.settings
-
-    def record_prompt(session: Session) -> tuple[int, Preferences]:
-        row = remember_user(session, services, request.user, request.chat)
-        prompt = repo.add_prompt(session, user_id=request.user.id, text=request.prompt,
-                                 chat_id=request.chat.id if request.chat else None,
-                                 max_chars=settings.max_prompt_chars)
-        return prompt.id, preferences(row, settings, services)
-
-    prompt_id, prefs = await services.database.run(record_prompt)
+    user_id = request.user.id
+    prefs = await services.database.run(lambda session: preferences(repo.get_user(session, user_id=user_id),
+                                                                    settings, services))
     temperatures = request.temperatures or (prefs.temperature,)
     max_chars = min(request.max_chars or prefs.length, request.length_cap or settings.max_length,
                     settings.max_length)
@@ -126,15 +128,49 @@ async def generate(services: Services, request: Request) -> Result:
     except QueueFull:
         raise Refused(BUSY) from None
     latency_ms = round((time.perf_counter() - started) * 1000)
+    return Result(list(completions), temperatures, prefs, latency_ms, max_chars)
 
-    def record_completions(session: Session) -> None:
-        for completion, temperature in zip(completions, temperatures):
-            repo.add_completion(session, prompt_id=prompt_id, text=completion.text, model_name=prefs.model,
-                                params=repo.SamplingParams(temperature=temperature, max_chars=max_chars),
-                                latency_ms=latency_ms)
 
-    await services.database.run(record_completions)
-    return Result(list(completions), temperatures, prefs, latency_ms)
+async def serve(services: Services, request: Request, reply: Callable[[Result], Awaitable[None]],
+                refuse: Callable[[str], Awaitable[None]]) -> Result | None:
+    """Generate, reply, and record the request once with what became of it (see the module docstring).
+
+    `reply(result)` sends the answer and raises if it could not; `refuse(text)` says the bot is busy."""
+    services.unrecorded += 1
+    try:
+        try:
+            result = await generate(services, request)
+        except Refused as refused:
+            await record(services, request, None, "busy")
+            await refuse(str(refused))
+            return None
+        try:
+            await reply(result)
+        except Exception:
+            await record(services, request, result, "failed")
+            raise
+        await record(services, request, result, "sent")
+        return result
+    finally:
+        services.unrecorded -= 1
+
+
+async def record(services: Services, request: Request, result: Result | None, outcome: str) -> None:
+    """Store the request: the user, the chat, the prompt with its outcome, the completions sent."""
+    settings = services.settings
+    user, chat = request.user, request.chat
+    served = [] if result is None or outcome != "sent" else [
+        repo.Served(c.text, result.preferences.model, repo.SamplingParams(temperature=t, max_chars=result.max_chars))
+        for c, t in zip(result.completions, result.temperatures)]
+
+    def work(session: Session) -> None:
+        repo.record_exchange(session, request_id=request.id, user_id=user.id, username=user.username,
+                             is_admin=services.is_admin(user.id),
+                             chat=None if chat is None else (chat.id, chat.type, chat.title), prompt=request.prompt,
+                             outcome=outcome, served=served, latency_ms=result.latency_ms if result else None,
+                             created_at=request.received_at, max_chars=settings.max_prompt_chars)
+
+    await services.database.run(work)
 
 
 @asynccontextmanager

@@ -14,6 +14,7 @@ from db import repositories as repo
 HISTORY_ITEMS = 5
 SNIPPET_CHARS = 300
 CALLBACK_PATTERN = r"^forget:"
+UNANSWERED = {"busy": "I was busy", "failed": "my reply did not reach you"}
 
 
 def plural(n: int, word: str) -> str:
@@ -28,8 +29,8 @@ async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The user's last completions, newest first."""
     services, user_id = get_services(context), update.effective_user.id
 
-    def load(session) -> list[tuple[str, list[str]]]:
-        return [(p.text, [c.text for c in p.completions])
+    def load(session) -> list[tuple[str, list[str], str]]:
+        return [(p.text, [c.text for c in p.completions], p.outcome)
                 for p in repo.user_prompts(session, user_id=user_id, limit=HISTORY_ITEMS)]
 
     items = await services.database.run(load)
@@ -37,10 +38,11 @@ async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text("Nothing here yet: send me some text to continue.")
         return
     lines = ["<b>Your last prompt</b>" if len(items) == 1 else f"<b>Your last {len(items)} prompts</b>"]
-    for prompt, completions in items:
+    for prompt, completions, outcome in items:
         shown = completions[0] if completions else ""
         more = f" <i>(+{len(completions) - 1} more)</i>" if len(completions) > 1 else ""
-        lines.append(f"\n<b>{snippet(prompt, 120)}</b>{snippet(shown) if shown else ' <i>(no completion)</i>'}{more}")
+        missing = f" <i>({UNANSWERED.get(outcome, 'no completion')})</i>"
+        lines.append(f"\n<b>{snippet(prompt, 120)}</b>{snippet(shown) if shown else missing}{more}")
     await update.effective_message.reply_text("\n".join(lines), parse_mode=ParseMode.HTML)
 
 

@@ -12,7 +12,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from bot.handlers.generation import Refused, Request, generate
+from bot.handlers.generation import Request, serve
 from bot.services import get_services
 from bot.text import render_html
 
@@ -40,22 +40,23 @@ async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not granted:
         await answer_with_hint(update, "Too many requests: try again in a moment")
         return
-    try:
-        result = await generate(services, Request(query.from_user, None, prompt, length_cap=MAX_CHARS,
-                                                  temperatures=TEMPERATURES[:granted]))
-    except Refused:
-        await answer_with_hint(update, "Busy right now: try again in a few seconds")
-        return
-    results = []
-    for n, (completion, temperature) in enumerate(zip(result.completions, result.temperatures)):
-        message = render_html([(prompt, True), (completion.text, False)])[0]
-        description = completion.text.strip().replace("\n", " ")[:DESCRIPTION_CHARS] or "(nothing)"
-        results.append(InlineQueryResultArticle(
-            id=str(n), title=f"Temperature {temperature:g}", description=description,
-            input_message_content=InputTextMessageContent(message, parse_mode=ParseMode.HTML)))
-    try:
+    async def reply(result) -> None:
+        results = []
+        for n, (completion, temperature) in enumerate(zip(result.completions, result.temperatures)):
+            message = render_html([(prompt, True), (completion.text, False)])[0]
+            description = completion.text.strip().replace("\n", " ")[:DESCRIPTION_CHARS] or "(nothing)"
+            results.append(InlineQueryResultArticle(
+                id=str(n), title=f"Temperature {temperature:g}", description=description,
+                input_message_content=InputTextMessageContent(message, parse_mode=ParseMode.HTML)))
         await query.answer(results, cache_time=0, is_personal=True)
-    except BadRequest as exc:  # the user typed on and Telegram dropped this query: nothing to do
+
+    async def busy(_: str) -> None:
+        await answer_with_hint(update, "Busy right now: try again in a few seconds")
+
+    request = Request(query.from_user, None, prompt, length_cap=MAX_CHARS, temperatures=TEMPERATURES[:granted])
+    try:
+        await serve(services, request, reply, busy)
+    except BadRequest as exc:  # the user typed on and Telegram dropped this query (recorded as failed)
         if "query is too old" not in str(exc):
             raise
         log.info("inline query expired before its answer was ready")

@@ -59,6 +59,7 @@ async def describe(context: ContextTypes.DEFAULT_TYPE) -> str:
     poster, schedule = service.poster, service.schedule
     lines = [f"Channel: {poster.channel}",
              f"Schedule: {schedule.describe()}, from {service.store.source}",
+             *([f"Not used: {service.store.problem}"] if service.store.problem else []),
              f"Next post: {_when(schedule.next_after(_now()))}",
              f"Missed slots are posted up to {poster.misfire_grace_s:g}s late.",
              f"Candidates ready: {len(service.buffer)}"]

@@ -43,7 +43,6 @@ class ScheduleStore:
             self.problem = (f"the saved schedule {quote(value)} cannot be used ({exc}); posting on "
                             f"POST_SCHEDULE={self.default.expression!r} until an admin sets another with /schedule")
             log.error("%s", self.problem)
-            self.source = f"POST_SCHEDULE ({self.problem})"
             return self.default
         self.source = f"/schedule, {changed_at:%Y-%m-%d %H:%M} UTC"
         return schedule

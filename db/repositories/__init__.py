@@ -22,7 +22,7 @@ from db.repositories.posts import (
                                    unsent_posts,
                                    was_posted,
 )
-from db.repositories.prompts import add_completion, add_prompt, prune_older_than, user_prompts
+from db.repositories.prompts import Served, add_completion, add_prompt, prune_older_than, record_exchange, user_prompts
 from db.repositories.registry import (
                                    activate_model,
                                    active_model,
@@ -56,7 +56,7 @@ from db.repositories.users import (
 __all__ = [
     "KEEP", "SamplingParams",
     "upsert_user", "get_user", "update_user_settings", "sync_admins", "upsert_chat", "get_chat", "forget_user",
-    "add_prompt", "add_completion", "user_prompts", "prune_older_than",
+    "add_prompt", "add_completion", "user_prompts", "prune_older_than", "record_exchange", "Served",
     "add_generation", "get_generation", "candidate_generations", "reject_generation",
     "claim_post_slot", "record_unposted_slot", "get_post", "mark_post_sent", "mark_post_failed", "unsent_posts",
     "recent_posts", "was_posted", "begin_post_send", "fail_claimed_post", "latest_post_slot", "record_post_outcome",

@@ -45,6 +45,7 @@ async def test_a_lone_surrogate_in_a_prompt_is_answered_and_stored_cleaned(runni
     prompt = f"the quick {LONE_SURROGATE} fox "
     reply = (await alice.ask(None, prompt, timeout=30))["text"]
     assert reply.startswith("the quick \ufffd fox ")
+    await running_bot.settled()
     assert running_bot.prompts(ALICE)[0].text == "the quick \ufffd fox "
     answer = await alice.wait_for_inline_answer(await alice.inline_query(None, prompt))
     assert answer["results"] and "\ufffd" in answer["results"][0]["input_message_content"]["message_text"]
@@ -70,6 +71,7 @@ async def test_forged_buttons_are_answered(running_bot, alice, quiet_log):
         answer = await alice.wait_for_callback_answer(pressed["callback_query_id"])
         assert answer["answer"]["text"] in ("That button is no longer valid.",
                                             "Only the person who asked can press this.")
+    await running_bot.settled()
     assert running_bot.user(ALICE) is not None  # nothing was deleted
 
 
@@ -84,4 +86,5 @@ async def test_an_update_without_a_sender_is_answered(running_bot, alice, admin_
         await alice.raw_update("message", message)
         await alice.wait_for_messages(ALICE, lambda m: "no sender" in m.get("text", ""), count=n)
     assert SORRY not in bot_texts(await alice.messages(ALICE))
+    await running_bot.settled()
     assert running_bot.counts()["prompts"] == 0

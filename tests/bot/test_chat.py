@@ -34,6 +34,7 @@ async def test_private_text_is_completed_and_stored(start_bot, alice):
     assert completion in PERIODIC * 3  # the tiny model has learned its corpus
     assert [a["action"] for a in await alice.chat_actions(ALICE)][:1] == ["typing"]
 
+    await running_bot.settled()
     [stored] = running_bot.prompts(ALICE)
     assert stored.text == prompt and stored.chat_id == ALICE
     [served] = stored.completions
@@ -55,6 +56,7 @@ async def test_complete_command_in_the_group(running_bot, alice, sandbox_server)
     await alice.ask(None, "/start")  # a round trip in another chat: the bot has seen the group text by now
     assert all(m["message_id"] < other["message_id"] for m in await alice.messages(sent["chat"]["id"])
                if m.get("from", {}).get("is_bot"))
+    await running_bot.settled()
     assert running_bot.prompts(ALICE)[0].chat_id == sent["chat"]["id"]
 
 
@@ -62,6 +64,7 @@ async def test_empty_prompt_gets_usage(running_bot, alice):
     for text in ("/complete", "/complete    ", "/complete \n \n"):
         reply = await alice.ask(None, text)
         assert reply["text"].startswith("Give me something to continue")
+    await running_bot.settled()
     assert running_bot.counts()["prompts"] == 0
 
 
@@ -79,6 +82,7 @@ async def test_emoji_prompt_is_answered_with_a_note(running_bot, alice):
                                             and m["message_id"] > sent["message_id"], count=2)
     assert replies[0]["text"].startswith(prompt) and len(replies[0]["text"]) > len(prompt)
     assert "never seen 🐕 🦊" in replies[1]["text"] and "unknown characters" in replies[1]["text"]
+    await running_bot.settled()
     assert running_bot.prompts(ALICE)[0].text == prompt
 
 
@@ -92,6 +96,7 @@ async def test_ten_thousand_character_prompt_is_cut_to_its_end(running_bot, alic
     assert len(replies) == 3  # the kept prompt and its completion need two messages, then the note
     assert all(len(text) <= 4096 for text in replies)
     assert "".join(replies[:2]).replace("\n", "").startswith(prompt[-limit:].replace("\n", "")[:100])
+    await running_bot.settled()
     [stored] = running_bot.prompts(ALICE)
     assert stored.text == prompt[-limit:] and len(stored.completions) == 1
 
@@ -102,6 +107,7 @@ async def test_verse_is_one_chapter_verse_line(start_bot, alice):
     line = reply["text"]
     assert "\n" not in line
     assert VERSE.match(line), line
+    await running_bot.settled()
     [stored] = running_bot.prompts(ALICE)
     assert re.fullmatch(r"\d+:\d+ ", stored.text)
     await wait_until(lambda: running_bot.counts()["completions"] == 1, what="the stored completion")
@@ -120,4 +126,5 @@ async def test_an_edited_command_or_prompt_is_not_run_again(running_bot, alice):
     await wait_until(lambda: running_bot.services.worker.pending == 0, what="an idle worker")
     replies = bot_texts(await alice.messages(ALICE))
     assert len(replies) == 4 and not [r for r in replies if r.startswith(("the lazy", "the cat"))]
+    await running_bot.settled()
     assert len(running_bot.prompts(ALICE)) == 4
