@@ -16,6 +16,7 @@ from pathlib import Path
 from telegram import Update
 from telegram.ext import Application, CallbackContext
 
+from bot import records
 from bot.health import HealthServer
 from bot.heavy import HeavyWork
 from bot.ratelimit import RateLimiter
@@ -49,6 +50,7 @@ class Services:
     health: HealthServer | None = None  # when HEALTH_PORT is set
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     unrecorded: int = 0  # requests answered (or being answered) and not yet stored (handlers/generation.py)
+    known_preferences: dict = field(default_factory=dict)  # user id -> Preferences, for a database outage
 
     def is_admin(self, user_id: int | None) -> bool:
         return self.settings.is_admin(user_id)
@@ -99,8 +101,10 @@ def outbox_for(settings: Settings, database: Database, role: str) -> Outbox:
     """The outbox of one kind of process (serve, scheduler, post), kept in OUTBOX_DIR. The file's name
     also names the database, so writes never wait for, or land in, another one."""
     digest = hashlib.sha256(safe_url(database.url).encode()).hexdigest()[:8]
-    return Outbox(database, path=Path(settings.outbox_dir) / f"{role}-{digest}.jsonl",
-                  max_writes=settings.outbox_max_writes)
+    outbox = Outbox(database, path=Path(settings.outbox_dir) / f"{role}-{digest}.jsonl",
+                    max_writes=settings.outbox_max_writes)
+    outbox.register(records.EXCHANGE, records.apply_exchange)  # the scheduler's poster registers its own
+    return outbox
 
 
 def create_services(settings: Settings, role: str = "serve") -> Services:

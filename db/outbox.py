@@ -109,13 +109,15 @@ class Outbox:
         self._keep(Waiting(kind, data, time.time()))
         return False
 
-    def discard(self, predicate: Callable[[Waiting], bool]) -> int:
-        """Drop waiting writes (e.g. a user's, when they ask to be forgotten); returns how many."""
-        kept = deque(w for w in self._queue if not predicate(w))
-        removed = len(self._queue) - len(kept)
-        if removed:
-            self._queue = kept
-            self._rewrite()
+    async def discard(self, predicate: Callable[[Waiting], bool]) -> int:
+        """Drop waiting writes (e.g. a user's, when they ask to be forgotten); returns how many. Waits
+        for a write being applied, so none of those lands after this returns."""
+        async with self._flush_lock:
+            kept = deque(w for w in self._queue if not predicate(w))
+            removed = len(self._queue) - len(kept)
+            if removed:
+                self._queue = kept
+                self._rewrite()
         return removed
 
     def _keep(self, waiting: Waiting) -> None:

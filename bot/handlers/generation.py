@@ -23,13 +23,16 @@ from telegram import Chat, Message, Update, User
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 
+from bot import records
 from bot.services import Services
 from bot.settings import Settings
 from bot.worker import QueueFull
 from db import repositories as repo
 from db.base import utcnow
+from db.session import unavailable_reason
 from models.generator import Completion
 
+KNOWN_PREFERENCES = 10_000  # users whose settings are remembered for a database outage
 BUSY = "I'm busy with other people's requests right now. Please try again in a few seconds."
 TYPING_REFRESH_S = 4.5  # Telegram shows a chat action for 5 s
 
@@ -57,6 +60,22 @@ def remember_user(session: Session, services: Services, user: User, chat: Chat |
     if chat is not None:
         repo.upsert_chat(session, chat_id=chat.id, type=chat.type, title=chat.title)
     return row
+
+
+async def user_preferences(services: Services, user_id: int) -> Preferences:
+    """The user's settings; while the database is unreachable the last ones read, else the defaults
+    (the model does not need the database to answer)."""
+    try:
+        row = await services.database.run(lambda session: repo.get_user(session, user_id=user_id))
+    except Exception as exc:
+        if unavailable_reason(exc) is None:
+            raise
+        return services.known_preferences.get(user_id) or preferences(None, services.settings, services)
+    prefs = preferences(row, services.settings, services)
+    if len(services.known_preferences) >= KNOWN_PREFERENCES:
+        services.known_preferences.clear()
+    services.known_preferences[user_id] = prefs
+    return prefs
 
 
 class Refused(Exception):
@@ -111,9 +130,7 @@ async def generate(services: Services, request: Request) -> Result:
     """Complete the request through the worker with the user's settings. Raises Refused."""
     started = time.perf_counter()
     settings = services.settings
-    user_id = request.user.id
-    prefs = await services.database.run(lambda session: preferences(repo.get_user(session, user_id=user_id),
-                                                                    settings, services))
+    prefs = await user_preferences(services, request.user.id)
     temperatures = request.temperatures or (prefs.temperature,)
     max_chars = min(request.max_chars or prefs.length, request.length_cap or settings.max_length,
                     settings.max_length)
@@ -156,21 +173,16 @@ async def serve(services: Services, request: Request, reply: Callable[[Result], 
 
 
 async def record(services: Services, request: Request, result: Result | None, outcome: str) -> None:
-    """Store the request: the user, the chat, the prompt with its outcome, the completions sent."""
-    settings = services.settings
-    user, chat = request.user, request.chat
+    """Store the request: the user, the chat, the prompt with its outcome, the completions sent. While
+    the database is down it waits in the outbox, and the user is told nothing went wrong."""
     served = [] if result is None or outcome != "sent" else [
-        repo.Served(c.text, result.preferences.model, repo.SamplingParams(temperature=t, max_chars=result.max_chars))
+        {"text": c.text, "model": result.preferences.model, "temperature": t, "max_chars": result.max_chars}
         for c, t in zip(result.completions, result.temperatures)]
-
-    def work(session: Session) -> None:
-        repo.record_exchange(session, request_id=request.id, user_id=user.id, username=user.username,
-                             is_admin=services.is_admin(user.id),
-                             chat=None if chat is None else (chat.id, chat.type, chat.title), prompt=request.prompt,
-                             outcome=outcome, served=served, latency_ms=result.latency_ms if result else None,
-                             created_at=request.received_at, max_chars=settings.max_prompt_chars)
-
-    await services.database.run(work)
+    data = records.exchange(request_id=request.id, user=request.user, chat=request.chat, prompt=request.prompt,
+                            outcome=outcome, is_admin=services.is_admin(request.user.id), served=served,
+                            latency_ms=result.latency_ms if result else None, received_at=request.received_at,
+                            max_prompt_chars=services.settings.max_prompt_chars)
+    await services.outbox.write(records.EXCHANGE, data)
 
 
 @asynccontextmanager

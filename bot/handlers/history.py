@@ -8,6 +8,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
+from bot import records
 from bot.services import get_services
 from db import repositories as repo
 
@@ -72,7 +73,10 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await query.answer("Nothing was deleted.")
         await query.edit_message_text("OK, I kept everything.")
         return
-    deleted = await services.database.run(lambda session: repo.forget_user(session, user_id=query.from_user.id))
+    user_id = query.from_user.id
+    # Requests of theirs still waiting for the database (a past outage) are forgotten too, first.
+    await services.outbox.discard(lambda w: w.kind == records.EXCHANGE and w.data["user_id"] == user_id)
+    deleted = await services.database.run(lambda session: repo.forget_user(session, user_id=user_id))
     await query.answer("Deleted.")
     await query.edit_message_text(
         f"Done: I deleted {plural(deleted['prompts'], 'prompt')}, {plural(deleted['completions'], 'completion')} "

@@ -77,7 +77,7 @@ async def test_at_most_max_writes_wait_and_a_user_can_be_forgotten(locked_db, tm
         for n in (1, 2, 3):
             await outbox.write("note", {"n": n, "body": f"user {n % 2}"})
         assert (outbox.pending, outbox.dropped) == (2, 1)
-        assert outbox.discard(lambda w: w.data["body"] == "user 1") == 1
+        assert await outbox.discard(lambda w: w.data["body"] == "user 1") == 1
         assert len((tmp_path / "serve.jsonl").read_text().splitlines()) == 1
     await outbox.flush()
     assert notes(locked_db) == [(2, "user 0")]

@@ -14,7 +14,8 @@ from datetime import timedelta
 import pytest
 
 from db.session import Database
-from tests.helpers import CHANNEL, all_posts, check_exactly_once, sandbox_env, start_cli, until
+from sandbox import SandboxClient
+from tests.helpers import CHANNEL, all_posts, check_exactly_once, sandbox_env, start_cli, until, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -62,3 +63,41 @@ async def test_postgresql_stopped_mid_send_then_a_restart_posts_no_verse_twice(s
     rows = await check_exactly_once(alice_in_chat, database, SLOT)
     assert not [r for r in rows if "process stopped" in (r.error or "")]
     database.close()
+
+
+async def test_a_postgresql_restart_under_load_answers_and_stores_every_prompt_once(start_bot, own_postgres,
+                                                                                      sandbox_server):
+    """Ten users chatting while the database stops and starts again: every prompt is answered (no
+    "Sorry"), and once the database is back every one is stored exactly once, in order per user."""
+    cluster, url = own_postgres
+    bot = await start_bot(database_url=url, default_length=20)
+    users = [SandboxClient(sandbox_server.url, user_id=6000 + n, first_name=f"User{n}") for n in range(10)]
+    answered = []
+
+    def prompt(n: int, i: int) -> str:
+        return f"the {'abcdefghij'[n]}{'wxyz'[i]} "  # letters the model knows: one reply each
+
+    async def chat(user: SandboxClient, n: int) -> None:
+        for i in range(4):
+            reply = await user.ask(None, prompt(n, i), timeout=60)
+            assert reply["text"].startswith(prompt(n, i)), reply["text"]
+            answered.append((n, i))
+
+    talks = asyncio.gather(*(chat(user, n) for n, user in enumerate(users)))
+    try:
+        await wait_until(lambda: len(answered) >= 8, timeout=60, what="some answers before the outage")
+        await asyncio.to_thread(cluster.stop)
+        await wait_until(lambda: len(answered) >= 24, timeout=60, what="answers during the outage")
+        assert bot.services.outbox.pending > 0 and not bot.services.outbox.writes_ok
+        await asyncio.to_thread(cluster.start)
+        await talks
+    finally:
+        for user in users:
+            await user.close()
+    await wait_until(lambda: bot.services.outbox.pending == 0, timeout=60, what="the waiting writes applied")
+    await bot.settled()
+    for n in range(10):
+        prompts = bot.prompts(6000 + n)[::-1]  # oldest first
+        assert [(p.text, p.outcome, len(p.completions)) for p in prompts] == [
+            (prompt(n, i), "sent", 1) for i in range(4)]
+    assert bot.counts()["prompts"] == 40
