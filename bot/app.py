@@ -70,7 +70,7 @@ async def on_startup(application: Application) -> None:
     health_port = services.settings.health_port
     if health_port:
         host = services.settings.health_host
-        check = health.service_check(services.database, services.models, services.worker)
+        check = health.service_check(services.database, services.models, services.worker, services.outbox)
         services.health = health.HealthServer(host, health_port, check)
         await services.health.start()
     if services.posting is not None:

@@ -259,3 +259,36 @@ def sqlite_write_lock(path: Path):
     finally:
         connection.execute("ROLLBACK")
         connection.close()
+
+
+@contextmanager
+def small_disk(size: str = "4m"):
+    """A tmpfs of `size` mounted for the block (root only: skips the test otherwise)."""
+    import tempfile
+
+    import pytest
+
+    folder = Path(tempfile.mkdtemp(prefix="rnnbot-disk-"))
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                             capture_output=True).returncode == 0
+    if not mounted:
+        folder.rmdir()
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Fill the file system of `folder` to the last byte; returns the filler file (delete it to free space)."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as f:  # unbuffered: nothing left to flush on close
+        for chunk in (b"\0" * 65536, b"\0"):
+            try:
+                while True:
+                    f.write(chunk)
+            except OSError:
+                pass
+    return filler
