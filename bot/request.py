@@ -3,7 +3,8 @@
 JSON can carry a lone surrogate ("\\ud800"), so a user's message may hold one; echoing it back
 (a prompt in bold, a name in a refusal) then failed to encode and the user got "Sorry". Every
 string leaving the bot, and every string of an update arriving by long polling, has its lone
-surrogates replaced by U+FFFD, the way the database stores them (db/cleaning.py).
+surrogates replaced by U+FFFD and its NULs removed, the way the database stores them
+(db/cleaning.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from db.cleaning import REPLACEMENT, SURROGATE
 
 
 def clean(value):
-    """`value` (JSON-like) with lone surrogates in every string replaced."""
+    """`value` (JSON-like) with lone surrogates in every string replaced and NULs removed."""
     if isinstance(value, str):
-        return SURROGATE.sub(REPLACEMENT, value)
+        return SURROGATE.sub(REPLACEMENT, value.replace("\x00", ""))
     if isinstance(value, list):
         return [clean(v) for v in value]
     if isinstance(value, dict):

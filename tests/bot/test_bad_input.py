@@ -50,6 +50,7 @@ async def test_a_lone_surrogate_in_a_prompt_is_answered_and_stored_cleaned(runni
     answer = await alice.wait_for_inline_answer(await alice.inline_query(None, prompt))
     assert answer["results"] and "\ufffd" in answer["results"][0]["input_message_content"]["message_text"]
     assert "photo" in await alice.ask(None, f"/neuron ab {LONE_SURROGATE}", timeout=60)
+    assert (await alice.ask(None, "the\x00 lazy "))["text"].startswith("the lazy ")  # NULs: dropped
 
 
 async def test_admin_inputs_that_cannot_be_used(start_bot, admin_client, quiet_log):

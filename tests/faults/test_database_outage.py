@@ -13,9 +13,10 @@ from datetime import timedelta
 
 import pytest
 
+from bot.handlers.errors import DATABASE_DOWN
 from db.session import Database
 from sandbox import SandboxClient
-from tests.helpers import CHANNEL, all_posts, check_exactly_once, sandbox_env, start_cli, until, wait_until
+from tests.helpers import ALICE, CHANNEL, all_posts, check_exactly_once, sandbox_env, start_cli, until, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -101,3 +102,16 @@ async def test_a_postgresql_restart_under_load_answers_and_stores_every_prompt_o
         assert [(p.text, p.outcome, len(p.completions)) for p in prompts] == [
             (prompt(n, i), "sent", 1) for i in range(4)]
     assert bot.counts()["prompts"] == 40
+
+
+async def test_with_the_database_down_settings_say_so_and_prompts_are_answered(start_bot, own_postgres, alice):
+    cluster, url = own_postgres
+    bot = await start_bot(database_url=url)
+    await asyncio.to_thread(cluster.stop)
+    assert (await alice.ask(None, "/length 50"))["text"] == DATABASE_DOWN
+    assert (await alice.ask(None, "the quick ", timeout=30))["text"].startswith("the quick ")
+    health = bot.services.outbox
+    assert health.pending == 1 and not health.writes_ok
+    await asyncio.to_thread(cluster.start)
+    await wait_until(lambda: health.pending == 0, timeout=30, what="the prompt stored")
+    assert [p.text for p in bot.prompts(ALICE)] == ["the quick "]
