@@ -104,6 +104,20 @@ def test_precision_choice():
             resolve_precision("bf16")
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("grad_clip", float("nan"), "--grad-clip must be a finite number >= 0, got nan"),
+    ("weight_decay", -1.0, "--weight-decay must be a finite number >= 0"),
+    ("min_lr_ratio", float("inf"), r"--min-lr-ratio must be a finite number in \[0, 1\]"),
+    ("val_fraction", 1.5, r"--val-fraction must be a number in \(0, 1\)"),
+    ("warmup_steps", -3, "--warmup-steps must be at least 0"),
+    ("stop_after", 0, "--stop-after must be at least 1"),
+    ("threads", -2, "--threads must be at least 0"),
+])
+def test_numbers_out_of_range_are_refused(field, value, message):
+    with pytest.raises(RnnbotError, match=message):
+        TrainConfig(**{field: value})
+
+
 def test_config_validation():
     with pytest.raises(RnnbotError, match="--seq-len must be at least 1"):
         TrainConfig(seq_len=0)
