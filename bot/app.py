@@ -31,9 +31,10 @@ from telegram.ext import (
 )
 
 from bot import profile
-from bot.handlers import admin, chat, history, inline, neuron, preferences, schedule
+from bot.handlers import admin, chat, guards, history, inline, neuron, preferences, schedule
 from bot.handlers.errors import on_error
 from bot.logs import protect_logs
+from bot.request import CleanTextRequest
 from bot.scheduler import service as scheduler
 from bot.services import Services, create_services, get_services, start_health_server
 from bot.settings import Settings
@@ -59,6 +60,8 @@ async def on_startup(application: Application) -> None:
     health server."""
     services = get_services(application)
     services.worker.start()
+    if services.outbox is not None:
+        services.outbox.start()  # writes an earlier run left waiting go first
     await profile.publish(application)
     services.health = start_health_server(services)
     if services.health is not None:
@@ -85,6 +88,10 @@ async def on_shutdown(application: Application) -> None:
         await services.health.stop()
         services.health = None
     await asyncio.to_thread(services.worker.stop)
+    services.heavy.close()
+    if services.outbox is not None:
+        await services.outbox.stop()
+        services.outbox.close()
     services.database.close()
 
 
@@ -146,6 +153,9 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     if services is None:
         services = create_services(settings)
     builder = (ApplicationBuilder().token(token)
+               # Lone surrogates out of users' text, both ways (bot/request.py); PTB's pool sizes.
+               .request(CleanTextRequest(connection_pool_size=256))
+               .get_updates_request(CleanTextRequest(connection_pool_size=1))
                .concurrent_updates(True)  # one user's slow completion must not hold up the others
                .job_queue(None)  # unused: posting has its own scheduler (bot/scheduler/service.py)
                .rate_limiter(AIORateLimiter(max_retries=FLOOD_RETRIES))
@@ -155,24 +165,28 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     application = builder.build()
     application.bot_data["services"] = services
 
-    # New messages only: an edited message is not a new prompt.
-    private_text = (filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE
-                    & ~filters.VIA_BOT)
+    # New messages only: an edited message is not a new prompt, nor a new command (CommandHandler
+    # takes edits too unless told otherwise).
+    new = filters.UpdateType.MESSAGE
+    private_text = new & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE & ~filters.VIA_BOT
+    # Before the handlers, each in its own group (a group runs only its first matching handler):
+    # name the update in log lines, then stop updates that have no user to serve.
     application.add_handler(TypeHandler(Update, profile.before_every_update), group=profile.BEFORE_HANDLERS)
+    application.add_handler(TypeHandler(Update, guards.require_sender), group=profile.BEFORE_HANDLERS + 1)
     application.add_handlers([
-        CommandHandler("start", chat.start),
-        CommandHandler("help", chat.help_command),
-        CommandHandler("complete", chat.complete_command),
-        CommandHandler("verse", chat.verse),
-        CommandHandler("settings", preferences.settings_command),
-        CommandHandler("temperature", preferences.temperature_command),
-        CommandHandler("length", preferences.length_command),
-        CommandHandler("model", preferences.model_command),
-        CommandHandler("history", history.history),
-        CommandHandler("forget", history.forget),
-        CommandHandler("neuron", neuron.neuron),
-        CommandHandler("stats", admin.stats),
-        CommandHandler("reload", admin.reload),
+        CommandHandler("start", chat.start, filters=new),
+        CommandHandler("help", chat.help_command, filters=new),
+        CommandHandler("complete", chat.complete_command, filters=new),
+        CommandHandler("verse", chat.verse, filters=new),
+        CommandHandler("settings", preferences.settings_command, filters=new),
+        CommandHandler("temperature", preferences.temperature_command, filters=new),
+        CommandHandler("length", preferences.length_command, filters=new),
+        CommandHandler("model", preferences.model_command, filters=new),
+        CommandHandler("history", history.history, filters=new),
+        CommandHandler("forget", history.forget, filters=new),
+        CommandHandler("neuron", neuron.neuron, filters=new),
+        CommandHandler("stats", admin.stats, filters=new),
+        CommandHandler("reload", admin.reload, filters=new),
         CallbackQueryHandler(preferences.settings_button, pattern=preferences.CALLBACK_PATTERN),
         CallbackQueryHandler(history.forget_button, pattern=history.CALLBACK_PATTERN),
         InlineQueryHandler(inline.inline_query),
@@ -181,11 +195,12 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     if settings.channel_id:  # posts on schedule unless POST_IN_BOT=false; /schedule and /post_now
         services.posting = scheduler.build_service(settings, services.database, services.models, services.worker,
                                                    application.bot, run_schedule=settings.post_in_bot,
-                                                   metrics=services.metrics)
+                                                   metrics=services.metrics, outbox=services.outbox,
+                                                   heavy=services.heavy)
         application.add_handlers([
-            CommandHandler("schedule", schedule.schedule_command),
+            CommandHandler("schedule", schedule.schedule_command, filters=new),
             # block=False: a post may wait on flood control; other updates need not wait with it.
-            CommandHandler("post_now", schedule.post_now_command, block=False),
+            CommandHandler("post_now", schedule.post_now_command, filters=new, block=False),
         ])
     # Last: any other command. In a private chat it gets a pointer to /help; groups stay quiet.
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE,

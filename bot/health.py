@@ -1,4 +1,5 @@
-"""GET /healthz: is the database reachable and a model loaded? For container healthchecks and load balancers.
+"""GET /healthz: is the database reachable and taking writes, and a model loaded? For container
+healthchecks and load balancers.
 GET /metrics: the process's Prometheus metrics (bot/metrics.py), when it is given them.
 
     server = HealthServer("0.0.0.0", 8090, service_check(db, store), metrics=Metrics())
@@ -104,10 +105,17 @@ def database_reachable(db) -> bool:
         return False
 
 
-def service_check(db, store=None, worker=None) -> Callable[[], dict]:
-    """The bot's check: database reachable, a model loaded (ModelStore), queue length (GenerationWorker)."""
+def service_check(db, store=None, worker=None, outbox=None) -> Callable[[], dict]:
+    """The bot's check: database reachable, a model loaded (ModelStore), queue length (GenerationWorker),
+    and with the Outbox whether writes succeed: a database can answer SELECT 1 while every write
+    fails (a full disk), so "writes" is false while writes wait or the last one failed."""
     def check() -> dict:
         result = {"database": database_reachable(db), "model": bool(store is not None and store.names())}
+        if outbox is not None:
+            result["writes"] = outbox.writes_ok
+            result["waiting_writes"] = outbox.pending
+            if outbox.last_failure is not None and not outbox.writes_ok:
+                result["write_error"] = outbox.last_failure[1]
         if store is not None:
             result["models"] = store.names()
         if worker is not None:

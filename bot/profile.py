@@ -19,7 +19,7 @@ from bot.services import get_services
 
 log = logging.getLogger(__name__)
 
-BEFORE_HANDLERS = -1  # handler group that runs before all others
+BEFORE_HANDLERS = -2  # handler group that runs before all others (bot/app.py uses -1 too)
 PENDING_MENUS = "admin_menus_pending"  # bot_data key: admins whose command menu is not set yet
 # Shown in an empty chat before the user presses Start (at most 512 characters).
 DESCRIPTION = ("I continue whatever you write, one character at a time, with a small recurrent neural "

@@ -13,14 +13,21 @@ class RateLimiter:
 
     def check(self, user_id: int) -> float:
         """Record a request; 0.0 if allowed, else the seconds until the user may ask again."""
+        return 0.0 if self.take(user_id, 1) else self._wait(user_id)
+
+    def take(self, user_id: int, want: int) -> int:
+        """Record up to `want` completions (what is left of the allowance); returns how many, 0 if none."""
         now = self.clock()
         hits = self._hits[user_id]
         while hits and now - hits[0] >= self.window_s:
             hits.popleft()
-        if len(hits) >= self.count:
-            return self.window_s - (now - hits[0])
-        hits.append(now)
-        return 0.0
+        granted = max(0, min(want, self.count - len(hits)))
+        hits.extend([now] * granted)
+        return granted
+
+    def _wait(self, user_id: int) -> float:
+        hits = self._hits[user_id]
+        return self.window_s - (self.clock() - hits[0]) if hits else self.window_s
 
     def forget(self, user_id: int) -> None:
         self._hits.pop(user_id, None)

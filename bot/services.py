@@ -7,6 +7,7 @@ one transaction on a worker thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,8 +16,9 @@ from pathlib import Path
 from telegram import Update
 from telegram.ext import Application, CallbackContext
 
-from bot import health
+from bot import health, records
 from bot.health import HealthServer
+from bot.heavy import HeavyWork
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.scheduler.service import PostingService
@@ -24,6 +26,7 @@ from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
 from db import repositories as repo
 from db.migrate import require_head
+from db.outbox import Outbox
 from db.session import Database, database_errors, safe_url
 from models.bundled import default_model
 from models.errors import RnnbotError
@@ -43,11 +46,15 @@ class Services:
     worker: GenerationWorker
     limiter: RateLimiter
     metrics: Metrics = field(default_factory=Metrics)  # served at /metrics with the health endpoint
+    heavy: HeavyWork = field(default_factory=HeavyWork)  # /neuron pictures, candidate scoring (bot/heavy.py)
     model_paths: dict[str, str] = field(default_factory=dict)  # what `models` was loaded from
     started_at: float = field(default_factory=time.time)
+    outbox: Outbox | None = None  # writes waiting for the database (db/outbox.py)
     posting: PostingService | None = None  # auto-posting, when CHANNEL_ID is set (bot/app.py)
     health: HealthServer | None = None  # when HEALTH_PORT is set
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    unrecorded: int = 0  # requests answered (or being answered) and not yet stored (handlers/generation.py)
+    known_preferences: dict = field(default_factory=dict)  # user id -> Preferences, for a database outage
 
     def is_admin(self, user_id: int | None) -> bool:
         return self.settings.is_admin(user_id)
@@ -101,9 +108,20 @@ def resolve_models(settings: Settings, database: Database) -> tuple[dict[str, st
     return paths, newest
 
 
-def create_services(settings: Settings, *, migrate: bool = False) -> Services:
+def outbox_for(settings: Settings, database: Database, role: str) -> Outbox:
+    """The outbox of one kind of process (serve, scheduler, post), kept in OUTBOX_DIR. The file's name
+    also names the database, so writes never wait for, or land in, another one."""
+    digest = hashlib.sha256(safe_url(database.url).encode()).hexdigest()[:8]
+    outbox = Outbox(database, path=Path(settings.outbox_dir) / f"{role}-{digest}.jsonl",
+                    max_writes=settings.outbox_max_writes)
+    outbox.register(records.EXCHANGE, records.apply_exchange)  # the scheduler's poster registers its own
+    return outbox
+
+
+def create_services(settings: Settings, *, migrate: bool = False, role: str = "serve") -> Services:
     """Check the database's schema (or with `migrate`, upgrade it: `rnnbot sandbox`), sync the admin
-    flags, load the models (the slow part), build the worker."""
+    flags, load the models (the slow part), build the worker. `role` names the process's outbox
+    file (see outbox_for)."""
     database = Database(settings.database_url)
     log.info("database: %s", safe_url(database.url))
     try:
@@ -126,7 +144,14 @@ def create_services(settings: Settings, *, migrate: bool = False) -> Services:
     metrics.watch_models(models)
     limiter = RateLimiter(settings.rate_limit_count, settings.rate_limit_window_s)
     log.info("serving models %s (default %r)", ", ".join(sorted(paths)), default)
-    return Services(settings, database, models, worker, limiter, metrics, model_paths=paths)
+    try:
+        outbox = outbox_for(settings, database, role)
+    except OSError as exc:
+        database.close()
+        raise RnnbotError(f"OUTBOX_DIR={settings.outbox_dir!r} is not usable: {exc.strerror or exc}") from None
+    heavy = HeavyWork(settings.heavy_workers, settings.heavy_queue_size)
+    return Services(settings, database, models, worker, limiter, metrics, heavy=heavy, model_paths=paths,
+                    outbox=outbox)
 
 
 def start_health_server(services: Services) -> HealthServer | None:
@@ -134,7 +159,7 @@ def start_health_server(services: Services) -> HealthServer | None:
     settings = services.settings
     if not settings.health_port:
         return None
-    check = health.service_check(services.database, services.models, services.worker)
+    check = health.service_check(services.database, services.models, services.worker, services.outbox)
     return HealthServer(settings.health_host, settings.health_port, check, metrics=services.metrics)
 
 

@@ -42,6 +42,8 @@ class Settings(DatabaseSettings, LogSettings):
     queue_size: int = Field(64, description="pending generation requests before users are told to retry")
     max_batch: int = Field(64, description="requests the worker completes in one batched call")
     batch_wait_ms: float = Field(5.0, description="how long the worker waits to fill a batch")
+    heavy_workers: int = Field(1, ge=1, le=64, description="threads for /neuron pictures and candidate scoring")
+    heavy_queue_size: int = Field(8, ge=0, description="more such jobs that may wait before users are told to retry")
     # per-user rate limit: at most rate_limit_count completions per rate_limit_window_s
     rate_limit_count: int = 5
     rate_limit_window_s: float = 30.0
@@ -52,6 +54,9 @@ class Settings(DatabaseSettings, LogSettings):
     webhook_path: str = Field("", description="path it serves; empty = the path of WEBHOOK_URL")
     webhook_secret: SecretStr = Field(SecretStr(""), description="Telegram sends it with every update; required "
                                                                  "with WEBHOOK_URL (1-256 of A-Z a-z 0-9 _ -)")
+    # writes that wait while the database is unavailable (db/outbox.py)
+    outbox_dir: str = Field("data/outbox", description="where they are kept, so a restart still writes them")
+    outbox_max_writes: int = Field(10_000, ge=1, description="at most this many wait; later ones are dropped")
     # health endpoint (bot/health.py): GET http://HEALTH_HOST:HEALTH_PORT/healthz
     health_port: int = Field(0, ge=0, le=65535, description="0 = no health endpoint")
     health_host: str = Field("127.0.0.1", description="0.0.0.0 to let a load balancer or orchestrator probe it")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
+import re
 
 TELEGRAM_LIMIT = 4096
+WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() also accepts "²" and "١"
 
 
 def render_html(segments: list[tuple[str, bool]], limit: int = TELEGRAM_LIMIT) -> list[str]:
@@ -52,3 +54,13 @@ def _break_point(items: list[tuple[str, bool]]) -> int:
             if items[i][0] == sep:
                 return i + 1
     return len(items)
+
+
+def whole_number(text: str) -> int | None:
+    """A small non-negative integer typed in ASCII digits, else None."""
+    return int(text) if WHOLE_NUMBER.fullmatch(text) else None
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """User text echoed in a reply, cut short: a reply must fit Telegram's limits."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -44,11 +44,21 @@ def register(sub) -> None:
 
 
 def load_settings(args: argparse.Namespace):
-    """Settings from the flags, then the environment, then .env, then the defaults."""
+    """Settings from the flags, then the environment, then .env, then the defaults; the secrets in
+    them are hidden in whatever is printed from here on (an error line, a traceback)."""
+    from sqlalchemy.engine import make_url
+
+    from bot.logs import keep_secret
     from bot.settings import Settings
     from cli.options import read_settings
 
-    return read_settings(Settings, database_url=getattr(args, "database_url", None))
+    settings = read_settings(Settings, database_url=getattr(args, "database_url", None))
+    keep_secret(settings.telegram_bot_token.get_secret_value(), settings.webhook_secret.get_secret_value())
+    try:
+        keep_secret(make_url(settings.database_url).password or "")
+    except Exception:  # a malformed URL is reported where it is used
+        pass
+    return settings
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:

@@ -7,9 +7,11 @@ import difflib
 import logging
 import os
 import sys
+import traceback
 
 from models.errors import RnnbotError
 
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -87,6 +89,14 @@ def configure_logging(verbose: bool, log_format: str | None = None) -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 
+def redacted(text: str) -> str:
+    """`text` without the token or other secrets the command registered (bot/logs.py); imported
+    here, not at the top, so that db is not imported before configure_logging sets the level."""
+    from bot.logs import redact
+
+    return redact(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     # PTB 22: RetryAfter.retry_after as a timedelta (the future default) and no deprecation warning.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -98,11 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(args.verbose, args.log_format)
         return args.handler(args) or 0
     except RnnbotError as exc:
-        print(f"rnnbot: error: {exc}", file=sys.stderr)
+        print(f"rnnbot: error: {redacted(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("rnnbot: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception:  # a bug: the traceback helps, but it may quote the token
+        print(redacted(traceback.format_exc()), file=sys.stderr, end="")
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

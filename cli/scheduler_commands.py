@@ -35,6 +35,7 @@ def make_bot(settings):
     from telegram import Bot
 
     from bot.logs import protect_logs, redact_secrets
+    from bot.request import CleanTextRequest
 
     token = settings.telegram_bot_token.get_secret_value()
     if not token:
@@ -42,7 +43,8 @@ def make_bot(settings):
     protect_logs()
     redact_secrets(token)
     base_url = settings.telegram_api_base_url
-    return Bot(token, base_url=base_url) if base_url else Bot(token)
+    requests = {"request": CleanTextRequest(), "get_updates_request": CleanTextRequest()}
+    return Bot(token, base_url=base_url, **requests) if base_url else Bot(token, **requests)
 
 
 def cmd_post(args: argparse.Namespace) -> int:
@@ -54,11 +56,12 @@ def cmd_post(args: argparse.Namespace) -> int:
         if not settings.channel_id.strip():
             raise RnnbotError("CHANNEL_ID is not set: there is no channel to post to (try --dry-run)")
         check_settings(settings)
-    services = create_services(settings)
+    services = create_services(settings, role="post")
     try:
         return asyncio.run(_dry_run(settings, services, args.verbose) if args.dry_run
                            else _post_once(settings, services))
     finally:
+        services.outbox.close()
         services.database.close()
 
 
@@ -96,8 +99,9 @@ async def _post_once(settings, services) -> int:
 
     async with _connected_bot(settings) as bot:
         service = build_service(settings, services.database, services.models, services.worker, bot,
-                                run_schedule=False)
+                                run_schedule=False, outbox=services.outbox)
         services.worker.start()
+        services.outbox.start()
         try:
             await service.start()
             try:
@@ -105,6 +109,7 @@ async def _post_once(settings, services) -> int:
             finally:
                 await service.stop()
         finally:
+            await services.outbox.stop()
             services.worker.stop()
     if result.status != "sent":
         raise RnnbotError(f"not posted: {result.error or 'another post took this very second; try again'}")
@@ -119,10 +124,11 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
     settings = load_settings(args)
     check_settings(settings)
-    services = create_services(settings)
+    services = create_services(settings, role="scheduler")
     try:
         run_until_signalled(lambda stop: _run_scheduler(settings, services, stop))
     finally:
+        services.outbox.close()
         services.database.close()
     return 0
 
@@ -133,8 +139,9 @@ async def _run_scheduler(settings, services, stop: asyncio.Event) -> None:
 
     async with _connected_bot(settings) as bot:
         service = build_service(settings, services.database, services.models, services.worker, bot,
-                                metrics=services.metrics)
+                                metrics=services.metrics, outbox=services.outbox)
         services.worker.start()
+        services.outbox.start()
         health = start_health_server(services)  # /healthz for compose, /metrics for Prometheus
         try:
             if health is not None:
@@ -149,6 +156,7 @@ async def _run_scheduler(settings, services, stop: asyncio.Event) -> None:
         finally:
             if health is not None:
                 await health.stop()
+            await services.outbox.stop()
             await asyncio.to_thread(services.worker.stop)
 
 

@@ -18,6 +18,8 @@ RESUME_OVERRIDES = {"max_steps", "max_minutes", "stop_after", "eval_every", "log
 STOP_WORDS = {"newline": "\n", "none": None}
 DEFAULT_CHECKPOINT_HELP = ("run directory (its best checkpoint) or checkpoint file "
                            "(default: the trained run in runs/kjv, else the bundled KJV model)")
+MAX_SAMPLES = 1024  # rnnbot sample --num: one batch
+MAX_SAMPLE_CHARS = 100_000
 
 
 def register(sub) -> None:
@@ -120,8 +122,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from models.generator import Generator
 
-    if args.num < 1:
-        raise RnnbotError(f"--num must be at least 1, got {args.num}")
+    if not 1 <= args.num <= MAX_SAMPLES:
+        raise RnnbotError(f"--num must be from 1 to {MAX_SAMPLES}, got {args.num}")
+    if args.length > MAX_SAMPLE_CHARS:  # the sampling noise alone takes length x vocabulary floats per sample
+        raise RnnbotError(f"--length must be at most {MAX_SAMPLE_CHARS:,}, got {args.length:,}")
     stop = STOP_WORDS.get(args.stop_at, args.stop_at)
     generator = Generator.load(checkpoint_or_default(args.checkpoint))
     completions = generator.complete([args.prime] * args.num, max_chars=args.length, temperature=args.temperature,

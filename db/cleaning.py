@@ -16,13 +16,13 @@ from db.errors import InvalidInputError, PromptTooLongError
 
 DEFAULT_MAX_PROMPT_CHARS = 4096
 REPLACEMENT = "\ufffd"
-_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clean_text(value: str, *, field: str, max_chars: int | None = None) -> str:
     if not isinstance(value, str):
         raise InvalidInputError(f"{field} must be text, got {type(value).__name__}")
-    cleaned = _SURROGATE.sub(REPLACEMENT, value.replace("\x00", ""))
+    cleaned = SURROGATE.sub(REPLACEMENT, value.replace("\x00", ""))
     if max_chars is not None and len(cleaned) > max_chars:
         raise InvalidInputError(f"{field} is {len(cleaned)} characters long; at most {max_chars} are allowed")
     return cleaned

@@ -17,3 +17,7 @@ class PromptTooLongError(InvalidInputError):
 
 class NotFoundError(RnnbotError, LookupError):
     """The row a call refers to does not exist."""
+
+
+class StateConflictError(RnnbotError):
+    """The row is not in the state the call needs (e.g. a generation that is no longer a candidate)."""

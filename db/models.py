@@ -12,8 +12,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from db.base import Base, utcnow
 
 CHAT_TYPES = ("private", "group", "supergroup", "channel")
-GENERATION_STATUSES = ("candidate", "posted", "rejected", "training-sample")
+# A candidate becomes "claimed" with its post's slot and never a candidate again: "posted" once
+# sent, "rejected" (with the reason) if the post failed, since a failed send may still have arrived.
+GENERATION_STATUSES = ("candidate", "claimed", "posted", "rejected", "training-sample")
 POST_STATUSES = ("claimed", "sent", "failed")
+PROMPT_OUTCOMES = ("sent", "busy", "failed")
 RUN_STATUSES = ("running", "finished", "paused", "interrupted")
 NAME_LENGTH = 255
 
@@ -64,14 +67,21 @@ class Sampled:
 
 
 class Prompt(Base):
+    """A request and what became of it: "sent" (its completions are what the user got), "busy" (the
+    queue was full) or "failed" (the reply did not reach the user; no completion is stored)."""
+
     __tablename__ = "prompts"
-    __repr_attrs__ = ("user_id", "chat_id", "text")
+    __table_args__ = (one_of("outcome", PROMPT_OUTCOMES),)
+    __repr_attrs__ = ("user_id", "chat_id", "outcome", "text")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
     chat_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("chats.id", ondelete="SET NULL"),
                                                 index=True)  # NULL: inline mode
     text: Mapped[str]
+    outcome: Mapped[str] = mapped_column(String(16), default="sent", server_default="sent")
+    # Set by the bot, so that a write retried after an outage (db/outbox.py) stores the request once.
+    request_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     completions: Mapped[list[Completion]] = relationship(back_populates="prompt", order_by="Completion.id",

@@ -123,31 +123,81 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and check a checkpoint; CheckpointError (one line) for anything that is not a sound one.
+
+    The header is checked against the file's tensors before anything is built or loaded: a header
+    claiming hidden=30000 over small tensors would otherwise allocate gigabytes first."""
     p = resolve_checkpoint_path(path)
     try:
         with safe_open(str(p), framework="pt") as f:
             header = f.metadata() or {}
-        tensors = load_file(str(p))
+            shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{p}: not a readable safetensors file ({exc})") from None
-    if json.loads(header.get("format", "null")) != FORMAT:
-        raise CheckpointError(f"{p}: a safetensors file, but not an rnnbot checkpoint (no '{FORMAT}' header)")
+        raise CheckpointError(f"{p}: not a readable safetensors file ({one_line(exc)})") from None
+    meta = _read_header(p, header)
     try:
-        meta = {key: json.loads(value) for key, value in header.items()}
         if meta["format_version"] > FORMAT_VERSION:
             raise CheckpointError(f"{p}: checkpoint format {meta['format_version']} is newer than this rnnbot")
         config = ModelConfig.from_dict(meta["config"])
         vocab = Vocab.from_list(meta["vocab"])
-        ckpt = Checkpoint(config, vocab, tensors, meta.get("corpus", ""), int(meta.get("step", 0)),
-                          meta.get("metrics", {}), meta.get("extra", {}), p)
         if config.vocab_size != len(vocab):
             raise ValueError(f"config says {config.vocab_size} symbols, vocabulary has {len(vocab)}")
-        CharRNN(config).load_state_dict(tensors)  # shape check: fails loudly on mismatched weights
+        _check_shapes(config, shapes)
+        step, metrics, extra = meta.get("step", 0), meta.get("metrics", {}), meta.get("extra", {})
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"step must be a whole number, got {step!r}")
+        for name, value in (("metrics", metrics), ("extra", extra)):
+            if not isinstance(value, dict):
+                raise ValueError(f"{name} must be a JSON object, got {type(value).__name__}")
+        if not isinstance(extra.get("start_context", ""), str):
+            raise ValueError("extra.start_context must be text")
     except CheckpointError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{p}: corrupt rnnbot checkpoint ({str(exc).splitlines()[0]})") from None
-    return ckpt
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{p}: corrupt rnnbot checkpoint ({one_line(exc)})") from None
+    try:
+        tensors = load_file(str(p))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{p}: not a readable safetensors file ({one_line(exc)})") from None
+    return Checkpoint(config, vocab, tensors, str(meta.get("corpus", "")), step, metrics, extra, p)
+
+
+def _read_header(p: Path, header: dict[str, str]) -> dict:
+    """The JSON values of an rnnbot header. Other safetensors files (e.g. {"format": "pt"}) are not
+    rnnbot checkpoints, whatever else their header holds."""
+    try:
+        is_ours = json.loads(header.get("format", "null")) == FORMAT
+    except ValueError:
+        is_ours = False
+    if not is_ours:
+        raise CheckpointError(f"{p}: a safetensors file, but not an rnnbot checkpoint (no '{FORMAT}' header)")
+    meta = {}
+    for key, value in header.items():
+        try:
+            meta[key] = json.loads(value)
+        except ValueError:
+            raise CheckpointError(f"{p}: corrupt rnnbot checkpoint (its {key} is not JSON)") from None
+    return meta
+
+
+def _check_shapes(config: ModelConfig, shapes: dict[str, tuple[int, ...]]) -> None:
+    """The tensors the config needs, by name and shape, against the file's; nothing is allocated
+    (the model is built on the meta device)."""
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in CharRNN(config).state_dict().items()}
+    missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"tensors do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for name, shape in expected.items():
+        if shapes[name] != shape:
+            size = ", ".join(f"{k}={v}" for k, v in config.to_dict().items() if k != "dropout")
+            raise ValueError(f"the config ({size}) needs {name} of shape {list(shape)}, the file has "
+                             f"{list(shapes[name])}")
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def save_resume_state(state: dict, path: Path) -> None:

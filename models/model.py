@@ -23,6 +23,12 @@ class ModelConfig:
     dropout: float = 0.1  # between layers and before the head (training only)
 
     def __post_init__(self) -> None:
+        for name in ("vocab_size", "layers", "hidden", "embedding"):  # a header may say anything
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+        if not isinstance(self.dropout, int | float) or isinstance(self.dropout, bool):
+            raise ValueError(f"dropout must be a number, got {self.dropout!r}")
         if self.cell not in CELLS:
             raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         if self.vocab_size < 2 or self.layers < 1 or self.hidden < 1 or self.embedding < 0:
@@ -39,6 +45,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"the model config must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

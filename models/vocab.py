@@ -14,6 +14,8 @@ class Vocab:
     chars: tuple[str, ...]
 
     def __post_init__(self) -> None:
+        if not all(isinstance(c, str) and len(c) == 1 for c in self.chars):
+            raise ValueError("the vocabulary must be a list of single characters")
         if not self.chars or self.chars[0] != UNKNOWN:
             raise ValueError("vocabulary must start with the unknown symbol U+FFFD")
         if len(set(self.chars)) != len(self.chars):
@@ -26,6 +28,8 @@ class Vocab:
 
     @classmethod
     def from_list(cls, chars: list[str]) -> Vocab:
+        if not isinstance(chars, list):
+            raise ValueError(f"the vocabulary must be a list, got {type(chars).__name__}")
         return cls(tuple(chars))
 
     def to_list(self) -> list[str]:

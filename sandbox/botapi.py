@@ -56,6 +56,9 @@ async def handle_bot_api(request: web.Request) -> web.Response:
         return ApiError(500, "Internal Server Error").to_response()
     entry["ok"] = True
     sandbox.state.calls.append(entry)
+    delay = sandbox.faults.delay_for(method, after=True)
+    if delay:
+        await asyncio.sleep(delay)
     return web.json_response({"ok": True, "result": result})
 
 

@@ -51,6 +51,8 @@ class SandboxClient:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         params = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        if json is None and method != "GET":
+            json = {}  # the control API takes changes as JSON only (see sandbox/guard.py)
         async with self._session.request(method, f"{self.base_url}/sandbox/api/{path}", json=json,
                                          params=params) as response:
             data = await response.json()
@@ -76,15 +78,25 @@ class SandboxClient:
         return await self._request("POST", "send", {**self._user(user), "text": text,
                                                     "chat_id": chat, "reply_to_message_id": reply_to})
 
+    async def edit_text(self, message: dict, text: str, user: UserRef = None) -> dict:
+        """Edit one of the user's own messages (the bot gets an edited_message update)."""
+        return await self._request("POST", "edit", {**self._user(user), "chat_id": message["chat"]["id"],
+                                                    "message_id": message["message_id"], "text": text})
+
     async def press_button(self, message: dict, data: str | None = None, text: str | None = None,
-                           user: UserRef = None) -> dict:
-        """Press the inline button with callback `data` (or label `text`) under `message`.
+                           user: UserRef = None, forge: bool = False) -> dict:
+        """Press the inline button with callback `data` (or label `text`) under `message`; with
+        `forge`, send `data` although no button carries it (as a modified client can).
 
         Returns {"button", "callback_query_id"}; no query id for URL/switch-inline buttons.
         """
         return await self._request("POST", "press", {
             **self._user(user), "chat_id": message["chat"]["id"],
-            "message_id": message["message_id"], "data": data, "text": text})
+            "message_id": message["message_id"], "data": data, "text": text, "forge": forge})
+
+    async def raw_update(self, kind: str, payload: dict) -> dict:
+        """Deliver an update exactly as given (e.g. a message without `from`); returns the update."""
+        return await self._request("POST", "raw_update", {"kind": kind, "payload": payload})
 
     async def inline_query(self, user: UserRef, query: str, offset: str = "",
                            chat: int | str | None = None) -> str:
@@ -239,8 +251,10 @@ class SandboxClient:
     async def faults(self) -> dict:
         return await self._request("GET", "faults")
 
-    async def set_latency(self, seconds: float, method: str = "*") -> None:
-        await self._request("POST", "latency", {"seconds": seconds, "method": method})
+    async def set_latency(self, seconds: float, method: str = "*", after: bool = False) -> None:
+        """Delay calls of `method` ("*": any) by `seconds` (0 removes the delay): before they take
+        effect, or with `after` once they took effect (a client that times out cannot tell)."""
+        await self._request("POST", "latency", {"seconds": seconds, "method": method, "after": after})
 
     async def add_channel(self, username: str | None = None, id: int | None = None,
                           title: str | None = None, bot_is_admin: bool = True) -> dict:

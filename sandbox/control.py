@@ -108,12 +108,27 @@ async def send(request: web.Request) -> web.Response:
     return ok(message)
 
 
+@routes.post("/sandbox/api/edit")
+async def edit(request: web.Request) -> web.Response:
+    data = await body(request)
+    state = sandbox_of(request).state
+    return ok(user_actions.edit_text(state, acting_user(state, data), data.get("chat_id"), int(data["message_id"]),
+                                     str(data.get("text", ""))))
+
+
 @routes.post("/sandbox/api/press")
 async def press(request: web.Request) -> web.Response:
     data = await body(request)
     state = sandbox_of(request).state
     return ok(user_actions.press_button(state, acting_user(state, data), data.get("chat_id"),
-                                        int(data["message_id"]), data.get("data"), data.get("text")))
+                                        int(data["message_id"]), data.get("data"), data.get("text"),
+                                        forge=bool(data.get("forge"))))
+
+
+@routes.post("/sandbox/api/raw_update")
+async def raw_update(request: web.Request) -> web.Response:
+    data = await body(request)
+    return ok(user_actions.raw_update(sandbox_of(request).state, str(data.get("kind", "")), data.get("payload")))
 
 
 @routes.post("/sandbox/api/inline_query")
@@ -234,8 +249,10 @@ async def clear_faults(request: web.Request) -> web.Response:
 @routes.post("/sandbox/api/latency")
 async def set_latency(request: web.Request) -> web.Response:
     data = await body(request)
-    sandbox_of(request).faults.set_latency(float(data["seconds"]), str(data.get("method", "*")))
-    return ok(sandbox_of(request).faults.latency)
+    faults = sandbox_of(request).faults
+    after = bool(data.get("after", False))
+    faults.set_latency(float(data["seconds"]), str(data.get("method", "*")), after=after)
+    return ok(faults.latency_after if after else faults.latency)
 
 
 # --- the page --------------------------------------------------------------------------------

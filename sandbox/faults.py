@@ -66,8 +66,11 @@ class FiredFault:
 class FaultInjector:
     faults: list[Fault] = field(default_factory=list)
     fired: list[FiredFault] = field(default_factory=list)
-    # Seconds to wait before answering, per method name (lower case) or "*" for every method.
+    # Seconds to wait before handling a call, per method name (lower case) or "*" for every method.
     latency: dict[str, float] = field(default_factory=dict)
+    # Seconds to wait after handling a call, before answering: the call took effect (a message is
+    # in the chat) but the client may time out first and cannot know it.
+    latency_after: dict[str, float] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 
     def add(self, method: str, code: int, description: str = "", count: int | None = 1,
@@ -93,20 +96,23 @@ class FaultInjector:
                 return fault
         return None
 
-    def set_latency(self, seconds: float, method: str = "*") -> None:
+    def set_latency(self, seconds: float, method: str = "*", after: bool = False) -> None:
+        delays = self.latency_after if after else self.latency
         if seconds <= 0:
-            self.latency.pop(method.lower(), None)
+            delays.pop(method.lower(), None)
         else:
-            self.latency[method.lower()] = float(seconds)
+            delays[method.lower()] = float(seconds)
 
-    def delay_for(self, method: str) -> float:
-        return self.latency.get(method.lower(), self.latency.get("*", 0.0))
+    def delay_for(self, method: str, after: bool = False) -> float:
+        delays = self.latency_after if after else self.latency
+        return delays.get(method.lower(), delays.get("*", 0.0))
 
     def clear(self) -> None:
         self.faults.clear()
         self.latency.clear()
+        self.latency_after.clear()
 
     def to_dict(self) -> dict:
         return {"faults": [f.to_dict() for f in self.faults],
                 "fired": [asdict(f) for f in self.fired[-200:]],
-                "latency": dict(self.latency)}
+                "latency": dict(self.latency), "latency_after": dict(self.latency_after)}

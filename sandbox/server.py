@@ -14,6 +14,7 @@ from sandbox import control
 from sandbox.botapi import handle_bot_api, handle_file_download
 from sandbox.context import SANDBOX_KEY, Sandbox
 from sandbox.faults import FaultInjector
+from sandbox.guard import own_names, same_origin_only
 from sandbox.media import tiny_png
 from sandbox.persist import ChatKeeper
 from sandbox.state import ChannelSpec, SandboxState
@@ -49,8 +50,10 @@ async def _favicon(request: web.Request) -> web.Response:
     return web.Response(body=FAVICON, content_type="image/x-icon", headers={"Cache-Control": "max-age=86400"})
 
 
-def build_app(sandbox: Sandbox) -> web.Application:
-    app = web.Application(client_max_size=MAX_UPLOAD_BYTES, middlewares=[control.control_errors])
+def build_app(sandbox: Sandbox, host: str = "127.0.0.1") -> web.Application:
+    """`host`: the address it listens on, a name the page may be opened by (see guard.py)."""
+    app = web.Application(client_max_size=MAX_UPLOAD_BYTES,
+                          middlewares=[same_origin_only(own_names(host)), control.control_errors])
     app[SANDBOX_KEY] = sandbox
     app.router.add_route("*", "/bot{token}/{method}", handle_bot_api)
     app.router.add_get("/file/bot{token}/{path:.+}", handle_file_download)
@@ -85,7 +88,7 @@ class SandboxServer:
                                chats_file=str(chats_file) if chats_file else None)
         self.keeper = ChatKeeper(chats_file) if chats_file else None
         self._saver: asyncio.Task | None = None
-        self.app = build_app(self.sandbox)
+        self.app = build_app(self.sandbox, host)
         self._access_log = access_log
         self._runner: web.AppRunner | None = None
         self._webhooks: WebhookDelivery | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import time
 
-from sandbox.formatting import EntityParseError, UnsupportedParseMode, parse_text
+from sandbox.formatting import EntityParseError, UnsupportedParseMode, auto_entities, parse_text
 from sandbox.state import GROUP_ID, Chat, SandboxState, User
 
 
@@ -40,6 +40,19 @@ def send_text(state: SandboxState, user: User, text: str, chat_id: int | str | N
     return state.user_message(user, chat, text, reply_to)
 
 
+def edit_text(state: SandboxState, user: User, chat_id: int | str | None, message_id: int, text: str) -> dict:
+    """The user edits one of their messages; the bot receives an edited_message update."""
+    if not text or not text.strip():
+        raise ActionError("text is empty")
+    chat = user_chat(state, user, chat_id)
+    message = state.get_message(chat.id, int(message_id))
+    if message is None or message.get("from", {}).get("id") != user.id:
+        raise ActionError(f"user {user.id} has no message {message_id} in chat {chat.id}")
+    state.edit_message(message, text=text, entities=auto_entities(text))
+    state.push_update("edited_message", copy.deepcopy(message))
+    return message
+
+
 def find_button(message: dict, data: str | None, text: str | None) -> dict:
     rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
     for button in (b for row in rows for b in row):
@@ -51,13 +64,17 @@ def find_button(message: dict, data: str | None, text: str | None) -> dict:
 
 
 def press_button(state: SandboxState, user: User, chat_id: int | str, message_id: int,
-                 data: str | None = None, text: str | None = None) -> dict:
-    """Press an inline button; a callback button sends the bot a callback_query update."""
+                 data: str | None = None, text: str | None = None, forge: bool = False) -> dict:
+    """Press an inline button; a callback button sends the bot a callback_query update.
+
+    `forge`: send `data` although no button carries it, as a modified client can."""
     chat = state.resolve_chat(chat_id) if chat_id not in (None, "private") else state.chats.get(user.id)
     message = state.get_message(chat.id, int(message_id)) if chat else None
     if message is None:
         raise ActionError(f"message {message_id} not found in chat {chat_id}")
-    button = find_button(message, data, text)
+    if forge and data is None:
+        raise ActionError("a forged press needs its data")
+    button = {"text": "(forged)", "callback_data": data} if forge else find_button(message, data, text)
     if "callback_data" not in button:
         # URL and switch-inline buttons act in the client only; report what they would do.
         return {"button": button}
@@ -111,3 +128,16 @@ def choose_inline_result(state: SandboxState, user: User, inline_query_id: str, 
         state.push_update("message", copy.deepcopy(message))
         return message
     raise ActionError(f"the sandbox cannot post a {result['type']!r} result without message text")
+
+
+UPDATE_KINDS = ("message", "edited_message", "channel_post", "callback_query", "inline_query", "my_chat_member")
+
+
+def raw_update(state: SandboxState, kind: str, payload: dict) -> dict:
+    """Queue an update exactly as given: what a forged webhook call or a broken client could deliver
+    (a message without `from`, ...). Nothing in the sandbox's state changes."""
+    if kind not in UPDATE_KINDS:
+        raise ActionError(f"kind must be one of {', '.join(UPDATE_KINDS)}")
+    if not isinstance(payload, dict):
+        raise ActionError("payload must be a JSON object")
+    return state.push_update(kind, copy.deepcopy(payload))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import time
 import uuid
 import zlib
 from contextlib import contextmanager
@@ -121,6 +123,30 @@ async def stop_process(process: asyncio.subprocess.Process, timeout: float = 10.
     return process.returncode, out.decode(), err.decode()
 
 
+def sandbox_env(env: dict, sandbox_server, **changes) -> dict:
+    """A child process's environment pointed at the sandbox and its channel, plus `changes`."""
+    return {**env, "TELEGRAM_BOT_TOKEN": sandbox_server.token, "TELEGRAM_API_BASE_URL": sandbox_server.bot_api_base_url,
+            "CHANNEL_ID": CHANNEL, **changes}
+
+
+async def start_cli(env: dict, cwd: Path, *args: str, log_name: str = "cli.log") -> asyncio.subprocess.Process:
+    """A child `rnnbot` whose output goes to a file (a pipe nobody reads would block it)."""
+    with open(cwd / log_name, "ab") as log:
+        return await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, cwd=cwd,
+                                                    env={**os.environ, **env}, stdout=log, stderr=log)
+
+
+async def until(condition, timeout: float, what: str):
+    """Poll a blocking condition (e.g. a database query) in a thread until it holds; returns its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await asyncio.to_thread(condition)
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -157,15 +183,26 @@ def all_posts(database: Database) -> list:
         return repo.recent_posts(session, limit=10_000)[::-1]  # oldest slot first
 
 
-async def check_exactly_once(client, database: Database) -> list:
+async def check_exactly_once(client, database: Database, step: timedelta = timedelta(seconds=1),
+                             arrived_unrecorded: int = 0) -> list:
     """Every sent row is one message in the channel and every channel message is one sent row; no
-    text went out twice; every slot from the first row to the last has a row or is named by a
-    "missed" row. Returns the rows."""
+    text went out twice; every slot (`step` apart) from the first row to the last has a row or is
+    named by a "missed" row. Returns the rows.
+
+    `arrived_unrecorded`: how many messages arrived although their process died before recording
+    them; each must belong to a row failed as "may or may not be in the channel"."""
     messages = await client.channel_posts(CHANNEL)
     rows = all_posts(database)
     sent = [r for r in rows if r.status == "sent"]
+    recorded = {r.message_id for r in sent}
+    unrecorded = [m for m in messages if m["message_id"] not in recorded]
+    uncertain = {r.generation.text for r in rows if r.status == "failed" and r.generation is not None
+                 and "may or may not be in the channel" in (r.error or "")}
+    assert len(unrecorded) == arrived_unrecorded and all(m["text"] in uncertain for m in unrecorded)
+    messages = [m for m in messages if m["message_id"] in recorded]
     assert sorted(m["message_id"] for m in messages) == sorted(r.message_id for r in sent)
     assert {m["message_id"]: m["text"] for m in messages} == {r.message_id: r.generation.text for r in sent}
+    messages += unrecorded
     assert len({normalise(m["text"]) for m in messages}) == len(messages)
     assert not [r for r in rows if r.status == "claimed"]
     covered = {r.slot for r in rows}
@@ -173,10 +210,106 @@ async def check_exactly_once(client, database: Database) -> list:
         missed = parse_missed(row.error)
         if missed:
             count, first, last = missed
-            span = {first + timedelta(seconds=i) for i in range(int((last - first).total_seconds()) + 1)}
+            span = {first + step * i for i in range(int((last - first) / step) + 1)}
             assert len(span) == count
             covered |= span
     slots = sorted(r.slot for r in rows)
-    every_second = {slots[0] + timedelta(seconds=i) for i in range(int((slots[-1] - slots[0]).total_seconds()) + 1)}
-    assert every_second <= covered, f"slots neither posted nor recorded: {sorted(every_second - covered)}"
+    every_slot = {slots[0] + step * i for i in range(int((slots[-1] - slots[0]) / step) + 1)}
+    assert every_slot <= covered, f"slots neither posted nor recorded: {sorted(every_slot - covered)[:5]}"
     return rows
+
+
+# --- faults: a database the test can stop, a lock held too long, a full disk ---------------------
+
+def postgres_bin() -> Path | None:
+    """The folder with PostgreSQL's initdb and pg_ctl (Debian keeps them off PATH), if installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+class OwnPostgres:
+    """A PostgreSQL cluster of the test session's own, on its own port, that a test may stop and
+    start (the shared server on 5432 is never touched). As root, it runs as the postgres user."""
+
+    def __init__(self, bin_dir: Path):
+        import tempfile
+
+        self.bin, self.port = bin_dir, free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="rnnbot-pg-"))
+        self.user = "postgres" if os.geteuid() == 0 else None
+        if self.user:
+            shutil.chown(self.folder, self.user)
+        self._pg("initdb", "-D", str(self.folder / "data"), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._pg("pg_ctl", "-D", str(self.folder / "data"), "-o", options, "-l", str(self.folder / "log"), "-w",
+                 "start")
+
+    def stop(self) -> None:
+        """Stop at once: open connections are cut, as when the server or its host goes down."""
+        self._pg("pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
+
+    @property
+    def running(self) -> bool:
+        return (self.folder / "data" / "postmaster.pid").exists()
+
+    def remove(self) -> None:
+        if self.running:
+            self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _pg(self, program: str, *args: str) -> None:
+        subprocess.run([str(self.bin / program), *args], check=True, capture_output=True, user=self.user,
+                       cwd=self.folder, timeout=60)
+
+
+@contextmanager
+def sqlite_write_lock(path: Path):
+    """Hold SQLite's write lock from another connection (as another process would) until the block ends."""
+    import sqlite3
+
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        connection.execute("ROLLBACK")
+        connection.close()
+
+
+@contextmanager
+def small_disk(size: str = "4m"):
+    """A tmpfs of `size` mounted for the block (root only: skips the test otherwise)."""
+    import tempfile
+
+    import pytest
+
+    folder = Path(tempfile.mkdtemp(prefix="rnnbot-disk-"))
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                             capture_output=True).returncode == 0
+    if not mounted:
+        folder.rmdir()
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Fill the file system of `folder` to the last byte; returns the filler file (delete it to free space)."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as f:  # unbuffered: nothing left to flush on close
+        for chunk in (b"\0" * 65536, b"\0"):
+            try:
+                while True:
+                    f.write(chunk)
+            except OSError:
+                pass
+    return filler

@@ -30,7 +30,7 @@ class RunFiles:
         for path in (self.metrics, self.samples):
             if path.exists():
                 lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-                kept = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= step]
+                kept = [ln for ln in lines if (record := _record(ln)) is not None and record.get("step", 0) <= step]
                 path.write_text("".join(kept), encoding="utf-8")
 
     def record_samples(self, step: int, val_loss: float, samples: list[tuple[float, str]]) -> None:
@@ -46,7 +46,8 @@ class RunFiles:
     def read_metrics(self) -> list[dict]:
         if not self.metrics.exists():
             return []
-        return [json.loads(ln) for ln in self.metrics.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        lines = self.metrics.read_text(encoding="utf-8").splitlines()
+        return [record for ln in lines if (record := _record(ln)) is not None]
 
     def plot_loss(self) -> None:
         import matplotlib
@@ -70,3 +71,12 @@ class RunFiles:
         fig.tight_layout()
         atomic_write(self.plot, lambda tmp: fig.savefig(tmp, format="png"))
         plt.close(fig)
+
+
+def _record(line: str) -> dict | None:
+    """One JSON-lines record, or None for a blank line or one a killed process left cut short."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None

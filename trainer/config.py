@@ -57,6 +57,18 @@ class TrainConfig:
                 raise RnnbotError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0 or not self.lr < float("inf"):
             raise RnnbotError(f"--lr must be a positive number, got {self.lr}")
+        for name in ("grad_clip", "weight_decay"):
+            if not 0 <= getattr(self, name) < float("inf"):  # nan fails both comparisons
+                raise RnnbotError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {getattr(self, name)}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise RnnbotError(f"--min-lr-ratio must be a finite number in [0, 1], got {self.min_lr_ratio}")
+        if not 0 < self.val_fraction < 1:
+            raise RnnbotError(f"--val-fraction must be a number in (0, 1), got {self.val_fraction}")
+        for name in ("warmup_steps", "threads", "embedding"):
+            if getattr(self, name) < 0:
+                raise RnnbotError(f"--{name.replace('_', '-')} must be at least 0, got {getattr(self, name)}")
+        if self.stop_after is not None and self.stop_after < 1:
+            raise RnnbotError(f"--stop-after must be at least 1, got {self.stop_after}")
         if not 0 <= self.dropout < 1:
             raise RnnbotError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.max_steps is not None and self.max_steps < 1:

@@ -31,6 +31,7 @@ from trainer.config import TrainConfig
 from trainer.corpora import Corpus, load_corpus
 from trainer.data import encode
 from trainer.evaluate import bits, estimate_loss
+from trainer.limits import check_memory, check_run_dir
 from trainer.progress import TrainingLines, no_steps_note, plain_lines_wanted
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class Trainer:
         self.start_context = start_context(train_text)
         torch.manual_seed(cfg.seed)
         self.model_config = ModelConfig(len(self.vocab), cfg.cell, cfg.layers, cfg.hidden, cfg.embedding, cfg.dropout)
+        check_memory(cfg, len(self.vocab))  # before the model is allocated
         self.model = CharRNN(self.model_config)
         matrices = [p for p in self.model.parameters() if p.dim() >= 2]
         vectors = [p for p in self.model.parameters() if p.dim() < 2]
@@ -116,6 +118,7 @@ class Trainer:
     def start(cls, cfg: TrainConfig, explicit: set[str] = frozenset()) -> Trainer:
         """A new run; with cfg.init_from, fine-tuning (trainer/finetune.py). `explicit`: the options
         the user gave, which must not contradict the checkpoint's architecture."""
+        check_run_dir(cfg.run_dir)
         if RunFiles(cfg.run_dir).resume.exists():
             raise RnnbotError(f"{cfg.run_dir} already holds a run: continue it with "
                               f"`rnnbot train --resume {cfg.run_dir}` or choose another --run-dir")
@@ -129,7 +132,10 @@ class Trainer:
             finetune.report_unknown(finetune.unknown_characters(init.vocab, corpus.text), str(init.path),
                                     corpus.name)
             log.info("fine-tuning from %s (step %d, trained on %s)", init.path, init.step, init.corpus or "?")
-        trainer.files.root.mkdir(parents=True, exist_ok=True)
+        try:
+            trainer.files.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RnnbotError(f"--run-dir {cfg.run_dir} cannot be written: {exc.strerror or exc}") from None
         for path in (trainer.files.metrics, trainer.files.samples, trainer.files.samples_md):
             path.unlink(missing_ok=True)
         atomic_write_text(trainer.files.config, json.dumps(cfg.to_dict(), indent=2) + "\n")
@@ -139,8 +145,12 @@ class Trainer:
     def resume(cls, run_dir: str, **overrides) -> Trainer:
         files = RunFiles(run_dir)
         state = load_resume_state(files.resume)
-        if state.get("format") != RESUME_FORMAT:
+        if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
             raise RnnbotError(f"{files.resume}: not an rnnbot resume file")
+        missing = sorted({"config", "corpus_sha256", "vocab", "model", "optimizer", "data", "step", "elapsed_s",
+                          "best_val", "hidden", "rng"} - set(state))
+        if missing or not isinstance(state["config"], dict):
+            raise RnnbotError(f"{files.resume}: corrupt resume state (missing {', '.join(missing) or 'config'})")
         cfg = TrainConfig.from_dict({**state["config"], "run_dir": str(run_dir)})
         cfg = cfg.with_changes(**{k: v for k, v in overrides.items() if v is not None})
         corpus = load_corpus(cfg.corpus, cfg.book_names)

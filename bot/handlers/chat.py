@@ -11,11 +11,10 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.handlers.generation import (
-    Refused,
     Request,
-    generate,
     italic,
     reply_html,
+    serve,
     typing,
     unknown_chars_note,
     within_rate_limit,
@@ -132,17 +131,17 @@ async def complete_and_reply(update: Update, context: ContextTypes.DEFAULT_TYPE,
         prompt = prompt[-limit:]  # the end is what the next characters depend on
     if not await within_rate_limit(services, update):
         return
-    try:
-        async with typing(update.effective_chat):
-            result = await generate(services, Request(update.effective_user, update.effective_chat, prompt))
-    except Refused as refused:
-        await message.reply_text(str(refused))
-        return
-    completion = result.completions[0]
-    await reply_html(message, render_html([(echo(prompt), True), (completion.text, False)]))
-    notes.append(unknown_chars_note(completion.unknown_chars))
-    if any(notes):
-        await message.reply_text(italic(" ".join(n for n in notes if n)), parse_mode=ParseMode.HTML)
+
+    async def reply(result) -> None:
+        completion = result.completions[0]
+        await reply_html(message, render_html([(echo(prompt), True), (completion.text, False)]))
+        notes.append(unknown_chars_note(completion.unknown_chars))
+        if any(notes):
+            await message.reply_text(italic(" ".join(n for n in notes if n)), parse_mode=ParseMode.HTML)
+
+    async with typing(update.effective_chat):
+        await serve(services, Request(update.effective_user, update.effective_chat, prompt), reply,
+                    message.reply_text)
 
 
 def choose_verse(completions: list[Completion], generator: Generator, max_unknown_words: int) -> int:
@@ -180,12 +179,11 @@ async def verse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                       completion_prefix=prefix, after_start_context=True, stop_at="\n", max_chars=VERSE_MAX_CHARS,
                       candidates=VERSE_CANDIDATES,
                       pick=lambda found, generator: choose_verse(found, generator, max_unknown))
-    try:
-        async with typing(update.effective_chat):
-            result = await generate(services, request)
-    except Refused as refused:
-        await message.reply_text(str(refused))
-        return
-    completion = result.completions[0]
-    line = verse_line(prefix, completion.text, completion.finish_reason == "stop")
-    await message.reply_text(html.escape(line, quote=False), parse_mode=ParseMode.HTML)
+
+    async def reply(result) -> None:
+        completion = result.completions[0]
+        line = verse_line(prefix, completion.text, completion.finish_reason == "stop")
+        await message.reply_text(html.escape(line, quote=False), parse_mode=ParseMode.HTML)
+
+    async with typing(update.effective_chat):
+        await serve(services, request, reply, message.reply_text)

@@ -1,7 +1,9 @@
-"""The path every completion takes: rate limit, record the prompt, the worker, record the result.
+"""The path every completion takes: rate limit, the worker, the reply, then one record of it all.
 
-Chat messages, /complete, /verse and inline queries all go through `generate`, so each one is
-rate limited, stored with its latency and run by the GenerationWorker, never on the event loop.
+Chat messages, /complete, /verse and inline queries all go through `serve`, so each one is rate
+limited, run by the GenerationWorker (never on the event loop), answered, and then stored once
+with its outcome: "sent" with the completions the user got, "busy" when the queue was full, or
+"failed" when the reply did not reach the user (then no completion is stored).
 """
 
 from __future__ import annotations
@@ -10,21 +12,27 @@ import asyncio
 import html
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 from telegram import Chat, Message, Update, User
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 
+from bot import records
 from bot.services import Services
 from bot.settings import Settings
 from bot.worker import QueueFull
 from db import repositories as repo
+from db.base import utcnow
+from db.session import unavailable_reason
 from models.generator import Completion, Generator
 
+KNOWN_PREFERENCES = 10_000  # users whose settings are remembered for a database outage
 BUSY = "I'm busy with other people's requests right now. Please try again in a few seconds."
 TYPING_REFRESH_S = 4.5  # Telegram shows a chat action for 5 s
 
@@ -52,6 +60,22 @@ def remember_user(session: Session, services: Services, user: User, chat: Chat |
     if chat is not None:
         repo.upsert_chat(session, chat_id=chat.id, type=chat.type, title=chat.title)
     return row
+
+
+async def user_preferences(services: Services, user_id: int) -> Preferences:
+    """The user's settings; while the database is unreachable the last ones read, else the defaults
+    (the model does not need the database to answer)."""
+    try:
+        row = await services.database.run(lambda session: repo.get_user(session, user_id=user_id))
+    except Exception as exc:
+        if unavailable_reason(exc) is None:
+            raise
+        return services.known_preferences.get(user_id) or preferences(None, services.settings, services)
+    prefs = preferences(row, services.settings, services)
+    if len(services.known_preferences) >= KNOWN_PREFERENCES:
+        services.known_preferences.clear()
+    services.known_preferences[user_id] = prefs
+    return prefs
 
 
 class Refused(Exception):
@@ -97,6 +121,8 @@ class Request:
     # names (it runs in a thread); only that one is stored and returned (/verse).
     candidates: int = 1
     pick: Callable[[list[Completion], Generator], int] | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # stored with it: one row, however often written
+    received_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass
@@ -105,10 +131,11 @@ class Result:
     temperatures: tuple[float, ...]
     preferences: Preferences
     latency_ms: int
+    max_chars: int
 
 
 async def generate(services: Services, request: Request) -> Result:
-    """Record the prompt, complete it through the worker, record the completions. Raises Refused.
+    """Complete the request through the worker with the user's settings. Raises Refused.
     Each call counts once in rnnbot_completions_total: ok, busy (Refused) or error."""
     try:
         result = await _generate(services, request)
@@ -125,15 +152,7 @@ async def generate(services: Services, request: Request) -> Result:
 async def _generate(services: Services, request: Request) -> Result:
     started = time.perf_counter()
     settings = services.settings
-
-    def record_prompt(session: Session) -> tuple[int, Preferences]:
-        row = remember_user(session, services, request.user, request.chat)
-        prompt = repo.add_prompt(session, user_id=request.user.id, text=request.prompt,
-                                 chat_id=request.chat.id if request.chat else None,
-                                 max_chars=settings.max_prompt_chars)
-        return prompt.id, preferences(row, settings, services)
-
-    prompt_id, prefs = await services.database.run(record_prompt)
+    prefs = await user_preferences(services, request.user.id)
     temperatures = request.temperatures or (prefs.temperature,)
     max_chars = min(request.max_chars or prefs.length, request.length_cap or settings.max_length,
                     settings.max_length)
@@ -153,16 +172,45 @@ async def _generate(services: Services, request: Request) -> Result:
         completions, runs = [completions[chosen]], (runs[chosen],)
     temperatures = runs
     latency_ms = round((time.perf_counter() - started) * 1000)
+    return Result(list(completions), temperatures, prefs, latency_ms, max_chars)
 
-    def record_completions(session: Session) -> None:
-        for completion, temperature in zip(completions, temperatures):
-            repo.add_completion(session, prompt_id=prompt_id, text=request.completion_prefix + completion.text,
-                                model_name=prefs.model,
-                                params=repo.SamplingParams(temperature=temperature, max_chars=max_chars),
-                                latency_ms=latency_ms)
 
-    await services.database.run(record_completions)
-    return Result(list(completions), temperatures, prefs, latency_ms)
+async def serve(services: Services, request: Request, reply: Callable[[Result], Awaitable[None]],
+                refuse: Callable[[str], Awaitable[None]]) -> Result | None:
+    """Generate, reply, and record the request once with what became of it (see the module docstring).
+
+    `reply(result)` sends the answer and raises if it could not; `refuse(text)` says the bot is busy."""
+    services.unrecorded += 1
+    try:
+        try:
+            result = await generate(services, request)
+        except Refused as refused:
+            await record(services, request, None, "busy")
+            await refuse(str(refused))
+            return None
+        try:
+            await reply(result)
+        except Exception:
+            await record(services, request, result, "failed")
+            raise
+        await record(services, request, result, "sent")
+        return result
+    finally:
+        services.unrecorded -= 1
+
+
+async def record(services: Services, request: Request, result: Result | None, outcome: str) -> None:
+    """Store the request: the user, the chat, the prompt with its outcome, the completions sent. While
+    the database is down it waits in the outbox, and the user is told nothing went wrong."""
+    served = [] if result is None or outcome != "sent" else [
+        {"text": request.completion_prefix + c.text, "model": result.preferences.model, "temperature": t,
+         "max_chars": result.max_chars}
+        for c, t in zip(result.completions, result.temperatures)]
+    data = records.exchange(request_id=request.id, user=request.user, chat=request.chat, prompt=request.prompt,
+                            outcome=outcome, is_admin=services.is_admin(request.user.id), served=served,
+                            latency_ms=result.latency_ms if result else None, received_at=request.received_at,
+                            max_prompt_chars=services.settings.max_prompt_chars)
+    await services.outbox.write(records.EXCHANGE, data)
 
 
 @asynccontextmanager

@@ -10,12 +10,14 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
+from bot import records
 from bot.services import get_services
 from db import repositories as repo
 
 HISTORY_ITEMS = 5
 SNIPPET_CHARS = 300
 CALLBACK_PATTERN = r"^forget:"
+UNANSWERED = {"busy": "I was busy", "failed": "my reply did not reach you"}
 
 
 def plural(n: int, word: str) -> str:
@@ -37,6 +39,7 @@ class Entry:
     temperatures: list[float]
     max_chars: int | None
     model: str | None
+    outcome: str  # sent, busy or failed (db/models.py Prompt.outcome)
 
 
 def entry_html(entry: Entry) -> str:
@@ -49,7 +52,7 @@ def entry_html(entry: Entry) -> str:
         details.append(f"up to {entry.max_chars} chars")
     if entry.model:
         details.append(html.escape(entry.model, quote=False))
-    answer = snippet(shown) if shown else "<i>(no completion)</i>"
+    answer = snippet(shown) if shown else f"<i>({UNANSWERED.get(entry.outcome, 'no completion')})</i>"
     return f"\n<b>{snippet(entry.asked, 120)}</b>\n<i>{' · '.join(details)}</i>\n{answer}{more}"
 
 
@@ -61,7 +64,7 @@ async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return [Entry(p.text, p.created_at, p.chat_id is None, [c.text for c in p.completions],
                       [c.temperature for c in p.completions],
                       p.completions[0].max_chars if p.completions else None,
-                      p.completions[0].model_name if p.completions else None)
+                      p.completions[0].model_name if p.completions else None, p.outcome)
                 for p in repo.user_prompts(session, user_id=user_id, limit=HISTORY_ITEMS)]
 
     items = await services.database.run(load)
@@ -88,7 +91,10 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The confirm (or cancel) button under /forget's question."""
     services, query = get_services(context), update.callback_query
-    _, choice, owner = query.data.split(":", 2)
+    _, choice, owner = (query.data.split(":", 2) + ["", ""])[:3]
+    if choice not in ("yes", "no") or not owner:  # not a button /forget made: a modified client
+        await query.answer("That button is no longer valid.", show_alert=True)
+        return
     if str(query.from_user.id) != owner:
         await query.answer("Only the person who asked can press this.", show_alert=True)
         return
@@ -96,7 +102,10 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await query.answer("Nothing was deleted.")
         await query.edit_message_text("OK, I kept everything.")
         return
-    deleted = await services.database.run(lambda session: repo.forget_user(session, user_id=query.from_user.id))
+    user_id = query.from_user.id
+    # Requests of theirs still waiting for the database (a past outage) are forgotten too, first.
+    await services.outbox.discard(lambda w: w.kind == records.EXCHANGE and w.data["user_id"] == user_id)
+    deleted = await services.database.run(lambda session: repo.forget_user(session, user_id=user_id))
     await query.answer("Deleted.")
     await query.edit_message_text(
         f"Done: I deleted {plural(deleted['prompts'], 'prompt')}, {plural(deleted['completions'], 'completion')} "

@@ -1,4 +1,7 @@
-"""Inline mode: `@bot some prompt` in any chat offers three completions at different temperatures."""
+"""Inline mode: `@bot some prompt` in any chat offers three completions at different temperatures.
+
+Each completion counts against the user's rate limit: a query takes three of the allowance, and
+with fewer left it offers fewer (the lowest temperatures first)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from bot.handlers.generation import Refused, Request, generate, rate_limit_message
+from bot.handlers.generation import Request, serve
 from bot.services import get_services
 from bot.text import render_html
 
@@ -33,25 +36,27 @@ async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not prompt.strip():
         await answer_with_hint(update, "Type the beginning of a sentence")
         return
-    if rate_limit_message(services, query.from_user.id):
+    granted = services.limiter.take(query.from_user.id, len(TEMPERATURES))
+    if not granted:
         await answer_with_hint(update, "Too many requests: try again in a moment")
         return
-    try:
-        result = await generate(services, Request(query.from_user, None, prompt, length_cap=MAX_CHARS,
-                                                  temperatures=TEMPERATURES))
-    except Refused:
-        await answer_with_hint(update, "Busy right now: try again in a few seconds")
-        return
-    results = []
-    for n, (completion, temperature) in enumerate(zip(result.completions, result.temperatures)):
-        message = render_html([(prompt, True), (completion.text, False)])[0]
-        description = completion.text.strip().replace("\n", " ")[:DESCRIPTION_CHARS] or "(nothing)"
-        results.append(InlineQueryResultArticle(
-            id=str(n), title=f"Temperature {temperature:g}", description=description,
-            input_message_content=InputTextMessageContent(message, parse_mode=ParseMode.HTML)))
-    try:
+    async def reply(result) -> None:
+        results = []
+        for n, (completion, temperature) in enumerate(zip(result.completions, result.temperatures)):
+            message = render_html([(prompt, True), (completion.text, False)])[0]
+            description = completion.text.strip().replace("\n", " ")[:DESCRIPTION_CHARS] or "(nothing)"
+            results.append(InlineQueryResultArticle(
+                id=str(n), title=f"Temperature {temperature:g}", description=description,
+                input_message_content=InputTextMessageContent(message, parse_mode=ParseMode.HTML)))
         await query.answer(results, cache_time=0, is_personal=True)
-    except BadRequest as exc:  # the user typed on and Telegram dropped this query: nothing to do
+
+    async def busy(_: str) -> None:
+        await answer_with_hint(update, "Busy right now: try again in a few seconds")
+
+    request = Request(query.from_user, None, prompt, length_cap=MAX_CHARS, temperatures=TEMPERATURES[:granted])
+    try:
+        await serve(services, request, reply, busy)
+    except BadRequest as exc:  # the user typed on and Telegram dropped this query (recorded as failed)
         if "query is too old" not in str(exc):
             raise
         log.info("inline query expired before its answer was ready")

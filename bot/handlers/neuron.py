@@ -2,8 +2,9 @@
 
 The cell is chosen for the text (neurons/choose.py) among those `rnnbot neurons find` saved beside
 the checkpoint (neurons.json); without that file they are found once per model on a slice of the
-model's held-out text, in a thread, and saved there. Reading the text and drawing the PNG run in
-a thread too, never on the event loop.
+model's held-out text, and saved there. Finding the cells, reading the text and drawing the PNG
+run on the bot's heavy-work threads (bot/heavy.py), never on the event loop nor on the threads
+database calls use; when their queue is full the user is told the bot is busy.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
-from bot.handlers.generation import unknown_chars_note, within_rate_limit
+from bot.handlers.generation import BUSY, unknown_chars_note, within_rate_limit
+from bot.heavy import Busy
 from bot.services import get_services
 from models.generator import Generator
 from neurons.activations import default_value, record
@@ -52,7 +54,8 @@ async def findings_for(context: ContextTypes.DEFAULT_TYPE, generator: Generator)
     key = (generator.name, generator.checkpoint.step if generator.checkpoint else 0)
     async with lock:
         if key not in cache:
-            cache[key] = await asyncio.to_thread(model_findings, generator, HELD_OUT_CHARS)
+            heavy = get_services(context).heavy
+            cache[key] = await heavy.run(model_findings, generator, HELD_OUT_CHARS, wait=True)
     return cache[key]
 
 
@@ -71,10 +74,16 @@ async def neuron(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     shortened = len(text) > MAX_CHARS
     text = text[:MAX_CHARS]
-    await update.effective_chat.send_action(ChatAction.UPLOAD_PHOTO)
     generator = services.models.get(None)
-    findings = await findings_for(context, generator)
-    png, caption = await asyncio.to_thread(draw, generator, text, findings)
+    try:
+        if services.heavy.full:
+            raise Busy  # before waiting for the cells: a full queue answers at once
+        await update.effective_chat.send_action(ChatAction.UPLOAD_PHOTO)
+        findings = await findings_for(context, generator)
+        png, caption = await services.heavy.run(draw, generator, text, findings)
+    except Busy:
+        await message.reply_text(BUSY)
+        return
     notes = [unknown_chars_note(generator.vocab.unknown_chars(text)),
              f"(Only the first {MAX_CHARS} characters.)" if shortened else None]
     caption = " ".join([caption, *(n for n in notes if n)])[:1024]

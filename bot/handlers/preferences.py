@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 
 from bot.handlers.generation import Preferences, preferences, remember_user
 from bot.services import Services, get_services
+from bot.text import shorten, whole_number
 from db import repositories as repo
 
 TEMPERATURE_PRESETS = (0.5, 0.8, 1.0, 1.2)
@@ -71,7 +72,7 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     key, _, raw = query.data.removeprefix(CALLBACK_PREFIX).partition(":")
     if key == "temperature" and raw in {f"{t}" for t in TEMPERATURE_PRESETS}:
         change, label = {"temperature": float(raw)}, f"Temperature set to {float(raw):g}"
-    elif key == "length" and raw.isdigit() and 1 <= int(raw) <= services.settings.max_length:
+    elif key == "length" and 1 <= (whole_number(raw) or 0) <= services.settings.max_length:
         change, label = {"length": int(raw)}, f"Length set to {int(raw)} characters"
     elif key == "model" and raw in services.models.names():
         change, label = {"model_name": raw}, f"Model set to {raw}"
@@ -111,16 +112,16 @@ async def length_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """/length N: how many characters each completion has."""
     services, message = get_services(context), update.effective_message
     max_length = services.settings.max_length
-    raw = context.args[0] if len(context.args) == 1 else ""
-    if not raw.isdigit() or not 1 <= int(raw) <= max_length:
+    length = whole_number(context.args[0]) if len(context.args) == 1 else None
+    if length is None or not 1 <= length <= max_length:
         _, prefs = await change_settings(services, update)
         given = " ".join(context.args)[:40]
         refused = f"{given} is not a length from 1 to {max_length}, so I kept yours. " if given else ""
         await message.reply_text(f"{refused}Your length is {prefs.length} characters. To change it, give a whole "
                                  f"number from 1 to {max_length}, e.g. /length 400")
         return
-    await change_settings(services, update, length=int(raw))
-    await message.reply_text(f"Length set to {int(raw)} characters.")
+    await change_settings(services, update, length=length)
+    await message.reply_text(f"Length set to {length} characters.")
 
 
 async def model_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -130,7 +131,7 @@ async def model_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if context.args:
         name = " ".join(context.args)
         if name not in loaded:
-            await message.reply_text(f"There is no loaded model called {html.escape(name)!s}. "
+            await message.reply_text(f"There is no loaded model called {html.escape(shorten(name))}. "
                                      "Send /model to see the list.", parse_mode=ParseMode.HTML)
             return
         await change_settings(services, update, model_name=name)

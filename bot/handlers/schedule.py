@@ -76,6 +76,7 @@ async def describe(context: ContextTypes.DEFAULT_TYPE) -> str:
     poster, schedule = service.poster, service.schedule
     lines = [f"Channel: {html.escape(str(poster.channel))}",
              f"Schedule: {schedule_html(schedule)}, from {html.escape(service.store.source)}",
+             *([f"Not used: {html.escape(service.store.problem, quote=False)}"] if service.store.problem else []),
              f"Next post: {_when(schedule.next_after(_now()))}",
              f"Missed slots are posted up to {poster.misfire_grace_s:g}s late.",
              f"Candidates ready: {len(service.buffer)}"]

@@ -17,11 +17,12 @@ from bot.scheduler import candidates as rules
 from bot.scheduler.candidates import CorpusIndex
 from bot.worker import GenerationWorker, ModelStore, QueueFull
 from db import repositories as repo
-from db.session import Database
+from db.session import Database, unavailable_reason
 
 log = logging.getLogger(__name__)
 
 MAX_IDLE_BACKOFF_S = 30.0
+DATABASE_RETRY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class CandidateBuffer:
         self.worker, self.models, self.rules, self.size = worker, models, rules_, size
         self.corpus, self.model, self.database = corpus, model, database
         self.record = record and database is not None
+        self.heavy = None  # a HeavyWork to score on (the bot's); None: a thread of the default pool
         self._ready: list[Candidate] = []  # best first
         self._need = asyncio.Event()  # set while the buffer wants more
         self._changed = asyncio.Event()  # set whenever candidates arrive
@@ -91,9 +93,14 @@ class CandidateBuffer:
                 found = await self.refill_once()
             except QueueFull:
                 delay = 1.0  # the bot is busy with users; they come first
-            except Exception:
-                log.exception("generating post candidates failed")
-                delay = MAX_IDLE_BACKOFF_S
+            except Exception as exc:
+                reason = unavailable_reason(exc)
+                if reason is None:
+                    log.exception("generating post candidates failed")
+                    delay = MAX_IDLE_BACKOFF_S
+                else:  # candidates are recorded before they may be posted: wait for the database
+                    log.warning("generating post candidates: the database is unreachable (%s)", reason)
+                    delay = DATABASE_RETRY_S
             else:
                 # A model that produces nothing acceptable should not spin the CPU.
                 idle_rounds = 0 if found else idle_rounds + 1
@@ -181,7 +188,10 @@ class CandidateBuffer:
 
     async def _score(self, name: str, texts: list[str]) -> list[float]:
         generator = self.models.get(name)
-        logprobs = await asyncio.to_thread(generator.score, texts, "\n")
+        if self.heavy is not None:  # in the bot: never on the threads database calls need
+            logprobs = await self.heavy.run(generator.score, texts, "\n", wait=True)
+        else:
+            logprobs = await asyncio.to_thread(generator.score, texts, "\n")
         return [rules.score(text, lp) for text, lp in zip(texts, logprobs)]
 
     async def _posted_before(self) -> set[str]:

@@ -13,10 +13,16 @@ Recovery of a crash between claim and send (every tick looks at claimed rows):
 - claimed, send begun: the message may or may not be in the channel, and the Bot API cannot say.
   Resending could post it twice, so once the sender has surely given up or died (retry window plus
   the send timeouts) the row is marked failed and the admins are told. A possible loss is
-  recorded and reported; a duplicate is never risked.
+  recorded and reported; a duplicate is never risked. A claimed verse is never a candidate again,
+  whatever the outcome (db/repositories/posts.py), so no later slot or restart resends it either.
 
 Stopping: from the claim to the recorded outcome a post runs as its own task that cancelling the
 tick does not cut short; `drain()` (called on stop) waits for it.
+
+The database down: a claim needs the database, so nothing is sent without its claim committed. A
+send's outcome (sent as message N, or failed) that cannot be written waits in the outbox
+(db/outbox.py, kept in a file across restarts) until the database is back; meanwhile recovery
+leaves that post alone.
 
 Misfires: at each tick the latest due slot is posted if it is at most `misfire_grace_s` old.
 Slots that passed unposted since the channel's last row (the service was down, or a send was
@@ -42,7 +48,9 @@ from bot.scheduler.candidates import normalise
 from bot.scheduler.delivery import DeliveryFailed, send_post
 from bot.scheduler.slots import ONE_US, Schedule, slot_key
 from db import repositories as repo
-from db.session import Database
+from db.errors import StateConflictError
+from db.outbox import Outbox
+from db.session import Database, unavailable_reason
 from models.errors import RnnbotError
 
 log = logging.getLogger(__name__)
@@ -51,7 +59,7 @@ CHANNEL_NAME = re.compile(r"^@[A-Za-z][A-Za-z0-9_]{3,31}$")
 ISO_SLOT = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00)"
 MISSED = re.compile(rf"^missed: (\d+) slots? from {ISO_SLOT} to {ISO_SLOT}")
 STALE_CANDIDATE_TRIES = 5
-DB_WRITE_TRIES = 3
+OUTCOME = "post_outcome"  # the outbox's kind for a send's outcome
 
 
 def parse_channel(value: str | int) -> int | str:
@@ -81,10 +89,13 @@ class PostResult:
 class Poster:
     def __init__(self, bot: Bot, database: Database, buffer: CandidateBuffer, *, channel: int | str,
                  schedule: Schedule, misfire_grace_s: float, retry_window_s: float, send_timeout_s: float = 20.0,
-                 admin_ids=(), candidate_timeout_s: float = 60.0, metrics=None):
-        """`metrics`: a bot.metrics.Metrics that counts each slot's outcome."""
+                 admin_ids=(), candidate_timeout_s: float = 60.0, metrics=None, outbox: Outbox | None = None):
+        """`metrics`: a bot.metrics.Metrics that counts each slot's outcome; `outbox`: where outcomes
+        wait while the database is down (default: in memory only)."""
         self.bot, self.database, self.buffer = bot, database, buffer
         self.metrics = metrics
+        self.outbox = outbox if outbox is not None else Outbox(database)
+        self.outbox.register(OUTCOME, apply_outcome)
         self.channel = parse_channel(channel)
         self.schedule = schedule
         self.misfire_grace_s, self.retry_window_s = misfire_grace_s, retry_window_s
@@ -97,6 +108,7 @@ class Poster:
         self._sending: set[int] = set()
         self._unstoppables: set[asyncio.Task] = set()  # see _unstoppable
         self._reported: set[str] = set()  # admin reports already sent, until the next success
+        self._outage: str | None = None  # why the last tick failed, while the database is unreachable
 
     @property
     def stale_after_s(self) -> float:
@@ -125,7 +137,16 @@ class Poster:
     # ----- entry points -----
     async def tick(self, now: datetime | None = None) -> list[PostResult]:
         """Recover interrupted posts, post the due slot, record missed ones (see the module docstring)."""
-        return self._counted(await self._tick(now))
+        now = now or utcnow()
+        try:
+            results = await self._tick(now)
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is not None:  # kept to name the cause when the missed slots are recorded
+                self._outage = f"the database was unreachable ({reason})"
+            raise
+        self._outage = None
+        return self._counted(results)
 
     async def post_now(self) -> PostResult:
         """Post at once (/post_now, `rnnbot post`): the slot is the current second."""
@@ -137,9 +158,8 @@ class Poster:
                 self.metrics.post(result.status)
         return results
 
-    async def _tick(self, now: datetime | None) -> list[PostResult]:
+    async def _tick(self, now: datetime) -> list[PostResult]:
         async with self._lock:
-            now = now or utcnow()
             channel_id = await self._channel_or_report()
             if channel_id is None:
                 return []
@@ -199,14 +219,15 @@ class Poster:
 
     @staticmethod
     def _claim(session, channel_id: int, slot: datetime, candidate: Candidate) -> tuple[str, int | None]:
-        # Another process may have posted (or be posting) this verse, or a reloaded candidate may be in use.
-        if repo.generation_in_use(session, generation_id=candidate.generation_id):
-            return "candidate already used", None
         verse = normalise(candidate.text)
         if any(normalise(text) == verse for text in repo.posted_texts(session)):
             repo.reject_generation(session, generation_id=candidate.generation_id, reason="posted before")
             return "verse posted before", None
-        post = repo.claim_post_slot(session, channel_id=channel_id, slot=slot, generation_id=candidate.generation_id)
+        try:
+            post = repo.claim_post_slot(session, channel_id=channel_id, slot=slot,
+                                        generation_id=candidate.generation_id)
+        except StateConflictError:  # claimed by another process (a reloaded candidate), or rejected since
+            return "candidate already used", None
         return ("taken", None) if post is None else ("claimed", post.id)
 
     async def _unstoppable(self, work):
@@ -239,15 +260,14 @@ class Poster:
                 message = await send_post(self.bot, channel_id, text, retry_window_s=self.retry_window_s,
                                           send_timeout_s=self.send_timeout_s)
             except DeliveryFailed as exc:
-                reason = exc.reason
-                await self._db_write(lambda s: repo.mark_post_failed(s, post_id=post_id, error=reason))
+                await self._record_outcome(slot, post_id=post_id, error=exc.reason)
                 log.error("slot %s: not posted: %s", slot_key(slot), exc.reason)
                 # Once per cause until a post succeeds; every post that may or may not have arrived.
                 key = None if exc.uncertain else (exc.reason if exc.permanent else "gave up retrying")
-                await self._report(f"could not post to {self.channel} for slot {slot_key(slot)}: {exc.reason}",
+                await self.report(f"could not post to {self.channel} for slot {slot_key(slot)}: {exc.reason}",
                                    key=key)
                 return PostResult(slot, "failed", text, error=exc.reason)
-            await self._db_write(lambda s: repo.mark_post_sent(s, post_id=post_id, message_id=message.message_id))
+            await self._record_outcome(slot, post_id=post_id, message_id=message.message_id)
         finally:
             self._sending.discard(post_id)
         self._reported.clear()
@@ -259,9 +279,10 @@ class Poster:
         claimed = await self.database.run(lambda s: [(p.id, p.slot, p.sent_at, p.generation.text)
                                             for p in repo.unsent_posts(s, channel_id=channel_id)])
         results = []
+        waiting = {w.data["post_id"] for w in self.outbox.waiting(OUTCOME)}
         for post_id, slot, sent_at, text in claimed:
-            if post_id in self._sending:
-                continue
+            if post_id in self._sending or post_id in waiting:
+                continue  # being sent, or its outcome waits for the database
             if sent_at is None:
                 if (now - slot).total_seconds() <= self.misfire_grace_s:
                     with log_context(slot=slot_key(slot)):
@@ -269,20 +290,22 @@ class Poster:
                                     slot_key(slot))
                         results.append(await self._unstoppable(self._send(channel_id, post_id, slot, text)))
                     continue
-                error = ("missed: 1 slot from {0} to {0}: the scheduler stopped after claiming it and before "
-                         "sending, and the grace period has passed").format(slot_key(slot))
+                cause = self._outage or "the process that claimed it stopped, or lost the database, before sending"
+                error = (f"missed: 1 slot from {slot_key(slot)} to {slot_key(slot)}: claimed but never sent "
+                         f"({cause}), and the grace period has passed")
                 if await self.database.run(partial(repo.fail_claimed_post, post_id=post_id, error=error)):
                     results.append(PostResult(slot, "missed", text, error=error))
             else:
                 gave_up = now - timedelta(seconds=self.stale_after_s)
                 if sent_at >= gave_up:
                     continue  # a live process may still be sending it
-                error = ("interrupted while sending (the process stopped): it may or may not be in the "
-                         "channel, and it is not resent, to avoid a duplicate post")
+                error = (f"interrupted while sending: no outcome was recorded within {self.stale_after_s:g}s of "
+                         f"the send (its process stopped, or could not reach the database): it may or may not "
+                         "be in the channel, and it is not resent, to avoid a duplicate post")
                 if await self.database.run(partial(repo.fail_claimed_post, post_id=post_id, error=error,
                                           started_before=gave_up)):
                     log.error("slot %s: %s", slot_key(slot), error, extra={"slot": slot_key(slot)})
-                    await self._report(f"slot {slot_key(slot)} of {self.channel}: {error}")
+                    await self.report(f"slot {slot_key(slot)} of {self.channel}: {error}")
                     results.append(PostResult(slot, "failed", text, error=error))
         return results
 
@@ -290,8 +313,9 @@ class Poster:
                              posted: datetime | None) -> PostResult:
         why = (f"coalesced into the post for {slot_key(posted)}" if posted is not None else
                f"more than the {self.misfire_grace_s:g}s grace period ago, so not posted late")
+        cause = self._outage or "the scheduler was down or still busy with an earlier slot"
         error = (f"missed: {count} slot{'s' if count > 1 else ''} from {slot_key(first)} to {slot_key(last)} "
-                 f"(the scheduler was down or still busy with an earlier slot): {why}")
+                 f"({cause}): {why}")
         recorded = await self._record_slot_failure(channel_id, last, error)
         if not recorded:
             return PostResult(last, "taken")
@@ -305,7 +329,7 @@ class Poster:
         recorded = await self._record_slot_failure(channel_id, slot, error)
         if not recorded:
             return PostResult(slot, "taken")
-        await self._report(f"slot {slot_key(slot)} of {self.channel}: {error}", key="no candidate")
+        await self.report(f"slot {slot_key(slot)} of {self.channel}: {error}", key="no candidate")
         return PostResult(slot, "failed", error=error)
 
     async def _record_slot_failure(self, channel_id: int, slot: datetime, error: str) -> bool:
@@ -321,10 +345,10 @@ class Poster:
         except TelegramError as exc:
             error = f"cannot find channel {self.channel}: {type(exc).__name__}: {exc.message}"
             log.error("%s; nothing is posted until it is fixed", error)
-            await self._report(error, key=error)
+            await self.report(error, key=error)
             return None
 
-    async def _report(self, text: str, key: str | None = None) -> None:
+    async def report(self, text: str, key: str | None = None) -> None:
         """Tell every admin once (per `key`, until the next successful post)."""
         if key is not None:
             if key in self._reported:
@@ -337,18 +361,17 @@ class Poster:
                 log.warning("could not tell admin %d about a posting problem: %s", admin_id, exc.message)
 
     # ----- database -----
+    async def _record_outcome(self, slot: datetime, **outcome) -> None:
+        """Write the send's outcome, or keep it in the outbox until the database takes it."""
+        if not await self.outbox.write(OUTCOME, outcome):
+            log.warning("slot %s: the database is not taking writes; its outcome waits in the outbox",
+                        slot_key(slot))
 
-    async def _db_write(self, work) -> None:
-        """Record an outcome, retrying briefly: losing it would leave the row claimed."""
-        for attempt in range(1, DB_WRITE_TRIES + 1):
-            try:
-                await self.database.run(work)
-                return
-            except Exception:
-                if attempt == DB_WRITE_TRIES:
-                    raise
-                log.warning("recording a post outcome failed; retrying", exc_info=True)
-                await asyncio.sleep(attempt)
+
+def apply_outcome(session, data: dict) -> None:
+    """The outbox's applier for a send's outcome (idempotent: see record_post_outcome)."""
+    repo.record_post_outcome(session, post_id=data["post_id"], message_id=data.get("message_id"),
+                             error=data.get("error"))
 
 
 def parse_missed(error: str | None) -> tuple[int, datetime, datetime] | None:

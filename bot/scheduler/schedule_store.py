@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.scheduler.slots import Schedule, ScheduleError, parse_schedule
+from bot.scheduler.slots import Schedule, ScheduleError, parse_schedule, quote
 from db import repositories as repo
 from db.session import Database
 
@@ -26,19 +26,23 @@ class ScheduleStore:
         self.database = database
         self._seen: tuple | None = None  # (value, changed_at) when last read; None: no saved schedule
         self.source = "POST_SCHEDULE"
+        self.problem: str | None = None  # why the saved schedule is not used, while it is not
 
     def load(self) -> Schedule:
         """The saved schedule if there is a valid one, else POST_SCHEDULE."""
         self._seen = saved = self._read()
+        self.problem, self.source = None, "POST_SCHEDULE"
         if saved is None:
-            self.source = "POST_SCHEDULE"
             return self.default
         value, changed_at = saved
         try:
+            # Validated again: saved by an older version that let it through, by hand, or by a newer
+            # version that knows more forms. It must never stop a start.
             schedule = parse_schedule(value)
-        except ScheduleError as exc:  # e.g. written by a newer version that knows more forms
-            log.error("ignoring the saved schedule (%s); using POST_SCHEDULE=%r", exc, self.default.expression)
-            self.source = "POST_SCHEDULE"
+        except ScheduleError as exc:
+            self.problem = (f"the saved schedule {quote(value)} cannot be used ({exc}); posting on "
+                            f"POST_SCHEDULE={self.default.expression!r} until an admin sets another with /schedule")
+            log.error("%s", self.problem)
             return self.default
         self.source = f"/schedule, {changed_at:%Y-%m-%d %H:%M} UTC"
         return schedule

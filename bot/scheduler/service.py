@@ -17,6 +17,7 @@ from datetime import UTC
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot
 
+from bot.heavy import HeavyWork
 from bot.scheduler.buffer import CandidateBuffer, CandidateRules
 from bot.scheduler.candidates import CorpusIndex
 from bot.scheduler.poster import Poster, parse_channel, utcnow
@@ -25,7 +26,8 @@ from bot.scheduler.slots import Schedule, ScheduleError, parse_schedule
 from bot.settings import Settings
 from bot.worker import GenerationWorker, ModelStore
 from db import repositories as repo
-from db.session import Database
+from db.outbox import Outbox
+from db.session import Database, unavailable_reason
 from models.errors import RnnbotError
 from trainer.corpora import CorpusError, load_corpus
 
@@ -65,6 +67,7 @@ class PostingService:
         self.scheduler: AsyncIOScheduler | None = None
         self._ticks: set[asyncio.Task] = set()
         self._started = False
+        self._problem_reported: str | None = None
 
     @property
     def schedule(self) -> Schedule:
@@ -76,6 +79,7 @@ class PostingService:
         await load_post_corpus(self.buffer, self.corpus_spec)
         await self.buffer.start()
         self._started = True
+        await self._report_schedule_problem()
         if not self.run_schedule:
             return
         quieten_apscheduler()
@@ -106,8 +110,12 @@ class PostingService:
         self._ticks.add(task)
         try:
             return await self.poster.tick()
-        except Exception:
-            log.exception("posting failed")
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is None:
+                log.exception("posting failed")
+            else:  # nothing was sent without its claim; the slot is recorded once the database is back
+                log.error("posting failed: the database is unreachable (%s)", reason)
             return []
         finally:
             self._ticks.discard(task)
@@ -142,6 +150,13 @@ class PostingService:
             return
         if schedule is not None and schedule.expression != self.schedule.expression:
             self._apply(schedule)
+        await self._report_schedule_problem()
+
+    async def _report_schedule_problem(self) -> None:
+        """Tell the admins once that the saved schedule cannot be used (see ScheduleStore.load)."""
+        if self.store.problem and self.store.problem != self._problem_reported:
+            await self.poster.report(self.store.problem)
+        self._problem_reported = self.store.problem
 
 
 def load_corpus_index(spec: str, generator) -> CorpusIndex | None:
@@ -193,19 +208,24 @@ def check_settings(settings: Settings) -> None:
 
 
 def build_service(settings: Settings, database: Database, models: ModelStore, worker: GenerationWorker,
-                  bot: Bot, *, run_schedule: bool = True, metrics=None) -> PostingService:
+                  bot: Bot, *, run_schedule: bool = True, metrics=None, outbox: Outbox | None = None,
+                  heavy: HeavyWork | None = None) -> PostingService:
     """Everything from the settings; configuration errors raise RnnbotError here, before anything runs.
-    `metrics` (bot.metrics.Metrics) counts posts and reports the time since the last one."""
+
+    `metrics` (bot.metrics.Metrics) counts posts and reports the time since the last one; `outbox`:
+    where a send's outcome waits while the database is down (the caller starts and stops it);
+    `heavy`: the bot's threads for CPU-heavy work, which candidate scoring then shares."""
     check_settings(settings)
     store = ScheduleStore(settings.post_schedule, database)
     if settings.post_model and settings.post_model not in models.names():
         log.warning("POST_MODEL=%r is not loaded (%s); posting with the default model %r",
                     settings.post_model, ", ".join(models.names()), models.default)
     buffer = candidate_buffer(settings, worker, models, database)
+    buffer.heavy = heavy
     poster = Poster(bot, database, buffer, channel=settings.channel_id, schedule=store.load(),
                     misfire_grace_s=settings.post_misfire_grace_s, retry_window_s=settings.post_retry_window_s,
                     send_timeout_s=settings.post_send_timeout_s, admin_ids=settings.admin_user_ids,
-                    metrics=metrics)
+                    metrics=metrics, outbox=outbox)
     if metrics is not None:
         def last_sent_at():
             with database.transaction() as session:

@@ -87,17 +87,22 @@ class Schedule:
 
 
 def parse_schedule(expression: str) -> Schedule:
-    """A Schedule, or ScheduleError saying what is wrong with `expression`."""
+    """A Schedule whose next slots APScheduler can compute, or ScheduleError saying what is wrong."""
     if not isinstance(expression, str) or not expression.strip():
         raise ScheduleError("the schedule is empty: give a cron expression (e.g. '0 */3 * * *') "
                             "or an interval (e.g. 90s, 10m, 3h)")
     expression = " ".join(expression.split())
+    shown = quote(expression)
     match = INTERVAL.match(expression)
     if match:
         seconds = float(match.group(1)) * UNIT_SECONDS[match.group(2)]
         if seconds < 1 or seconds != int(seconds):
-            raise ScheduleError(f"the interval must be a whole number of seconds, at least 1s, got {expression!r}")
-        return Schedule(expression, timedelta(seconds=seconds), None)
+            raise ScheduleError(f"the interval must be a whole number of seconds, at least 1s, got {shown}")
+        try:
+            schedule = Schedule(expression, timedelta(seconds=seconds), None)
+        except OverflowError:
+            raise ScheduleError(f"the interval {shown} cannot be used: it is longer than any date can reach") from None
+        return check_fires(schedule)
     fields = expression.split()
     if len(fields) == 5:
         minute, hour, day, month, weekday = fields
@@ -105,12 +110,34 @@ def parse_schedule(expression: str) -> Schedule:
             cron = CronTrigger(minute=minute, hour=hour, day=day, month=month,
                                day_of_week=crontab_weekdays(weekday), timezone=UTC)
         except ValueError as exc:
-            raise ScheduleError(f"{expression!r} is not a valid cron expression: {exc}") from None
+            raise ScheduleError(f"{shown} is not a valid cron expression: {exc}") from None
         if cron.get_next_fire_time(None, datetime.now(UTC)) is None:
-            raise ScheduleError(f"cron expression {expression!r} never fires")
-        return Schedule(expression, None, cron)
+            raise ScheduleError(f"cron expression {shown} never fires")
+        return check_fires(Schedule(expression, None, cron))
     raise ScheduleError(f"the schedule must be a 5-field cron expression (e.g. '0 */3 * * *') or an interval "
-                        f"(e.g. 90s, 10m, 3h), got {expression!r}")
+                        f"(e.g. 90s, 10m, 3h), got {shown}")
+
+
+def check_fires(schedule: Schedule, now: datetime | None = None) -> Schedule:
+    """`schedule` if APScheduler's trigger and the slot arithmetic can compute its next two slots and
+    the last one; else ScheduleError (an interval whose slots lie past the year 9999, ...)."""
+    now = now or datetime.now(UTC)
+    try:
+        trigger = schedule.trigger
+        first = trigger.get_next_fire_time(None, now)
+        second = None if first is None else trigger.get_next_fire_time(first, first + ONE_US)
+        if first is None or second is None:
+            raise ValueError("it never fires again")
+        schedule.latest_at_or_before(now)
+        schedule.next_after(second)
+    except (ValueError, OverflowError) as exc:
+        raise ScheduleError(f"the schedule {quote(schedule.expression)} cannot be used: {exc}") from None
+    return schedule
+
+
+def quote(text: str, limit: int = 60) -> str:
+    """User text in a message: quoted and cut short (a reply must stay within Telegram's limits)."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def crontab_weekdays(field: str) -> str:
@@ -139,7 +166,7 @@ def crontab_weekdays(field: str) -> str:
 def _weekday_number(text: str, part: str, lowest: int = 0) -> int:
     if text in WEEKDAYS:
         return WEEKDAYS.index(text)
-    if not text.isdigit() or not lowest <= int(text) <= 7:
+    if not re.fullmatch(r"[0-9]", text) or not lowest <= int(text) <= 7:  # isdigit() accepts "²"
         raise ValueError(f"day of week {part!r}: use 0-7 (0 and 7 are Sunday) or sun..sat")
     return int(text)
 

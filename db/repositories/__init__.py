@@ -11,7 +11,6 @@ from db.repositories.posts import (
                                    begin_post_send,
                                    claim_post_slot,
                                    fail_claimed_post,
-                                   generation_in_use,
                                    get_post,
                                    last_sent_at,
                                    latest_post_slot,
@@ -19,11 +18,12 @@ from db.repositories.posts import (
                                    mark_post_sent,
                                    posted_texts,
                                    recent_posts,
+                                   record_post_outcome,
                                    record_unposted_slot,
                                    unsent_posts,
                                    was_posted,
 )
-from db.repositories.prompts import add_completion, add_prompt, prune_older_than, user_prompts
+from db.repositories.prompts import Served, add_completion, add_prompt, prune_older_than, record_exchange, user_prompts
 from db.repositories.registry import (
                                    activate_model,
                                    active_model,
@@ -57,10 +57,10 @@ from db.repositories.users import (
 __all__ = [
     "KEEP", "SamplingParams",
     "upsert_user", "get_user", "update_user_settings", "sync_admins", "upsert_chat", "get_chat", "forget_user",
-    "add_prompt", "add_completion", "user_prompts", "prune_older_than",
+    "add_prompt", "add_completion", "user_prompts", "prune_older_than", "record_exchange", "Served",
     "add_generation", "get_generation", "candidate_generations", "reject_generation",
     "claim_post_slot", "record_unposted_slot", "get_post", "mark_post_sent", "mark_post_failed", "unsent_posts",
-    "recent_posts", "was_posted", "begin_post_send", "fail_claimed_post", "latest_post_slot", "generation_in_use",
+    "recent_posts", "was_posted", "begin_post_send", "fail_claimed_post", "latest_post_slot", "record_post_outcome",
     "posted_texts", "last_sent_at",
     "register_model", "activate_model", "deactivate_model", "get_model", "active_model", "list_models",
     "start_training_run", "latest_training_run", "resume_training_run", "record_evaluation",

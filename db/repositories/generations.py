@@ -36,7 +36,11 @@ def candidate_generations(session: Session, *, limit: int = 20, model_name: str 
 
 
 def reject_generation(session: Session, *, generation_id: int, reason: str) -> Generation:
+    """Reject a candidate with the reason. A generation a post has claimed keeps its status (another
+    process may be posting it), and so does one that is already rejected."""
     generation = get_or_raise(session, Generation, generation_id, "generation")
+    if generation.status != "candidate":
+        return generation
     generation.status = "rejected"
     generation.reject_reason = clean_text(reason, field="reason")
     session.flush()

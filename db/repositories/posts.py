@@ -1,5 +1,9 @@
 """Channel posts. A post is first claimed for a (channel, slot) pair, then marked sent or failed;
-the unique constraint on that pair makes the claim safe between processes."""
+the unique constraint on that pair makes the claim safe between processes.
+
+A generation is claimed with its slot, from "candidate" to "claimed", and never becomes a
+candidate again whatever the outcome: "posted" once sent, "rejected" when the post failed (a send
+that timed out may still have reached the channel, so a failed verse is never offered again)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from db.base import utcnow
 from db.cleaning import check_id, clean_text
-from db.errors import InvalidInputError
+from db.errors import InvalidInputError, NotFoundError, StateConflictError
 from db.models import Chat, Generation, Post
 from db.repositories._common import dialect_insert, get_or_raise
 
@@ -27,9 +31,22 @@ def claim_post_slot(session: Session, *, channel_id: int, slot: datetime, genera
     Returns the new post (status "claimed"), or None when the slot is already taken, by this
     process or any other: INSERT ... ON CONFLICT DO NOTHING lets the database pick one winner.
     Slots are stored in UTC to the second: the same instant in another time zone is the same slot.
+    The generation must be a candidate (StateConflictError, and nothing written, otherwise); it
+    becomes "claimed" in the same transaction, so no other slot or process can take it.
     """
-    get_or_raise(session, Generation, generation_id, "generation")
-    return _insert_slot(session, channel_id, slot, generation_id=generation_id, status="claimed")
+    # FOR UPDATE: a racing claim of the same generation waits and then sees it claimed (SQLite's
+    # BEGIN IMMEDIATE serialises writers anyway).
+    generation = session.get(Generation, check_id(generation_id, field="generation id"), with_for_update=True,
+                             populate_existing=True)
+    if generation is None:
+        raise NotFoundError(f"no generation with id {generation_id}")
+    if generation.status != "candidate":
+        raise StateConflictError(f"generation {generation_id} is {generation.status}, not a candidate")
+    post = _insert_slot(session, channel_id, slot, generation_id=generation_id, status="claimed")
+    if post is not None:
+        generation.status = "claimed"
+        session.flush()
+    return post
 
 
 def _insert_slot(session: Session, channel_id: int, slot: datetime, **values) -> Post | None:
@@ -60,13 +77,16 @@ def get_post(session: Session, *, post_id: int) -> Post | None:
 
 
 def mark_post_sent(session: Session, *, post_id: int, message_id: int) -> Post:
-    """The message is in the channel: record its id; the generation becomes "posted"."""
+    """The message is in the channel: record its id; the generation becomes "posted".
+
+    Also over a "failed" row: a sender that could not reach the database in time may find its
+    post given up by recovery, and the message id it brings is the truth."""
     post = get_or_raise(session, Post, post_id, "post")
     if post.status == "sent":
         raise InvalidInputError(f"post {post_id} was already sent as message {post.message_id}")
     post.status, post.message_id = "sent", check_id(message_id, field="message id")
     post.error, post.sent_at = None, utcnow()
-    post.generation.status = "posted"
+    post.generation.status, post.generation.reject_reason = "posted", None
     session.flush()
     return post
 
@@ -76,8 +96,33 @@ def mark_post_failed(session: Session, *, post_id: int, error: str) -> Post:
     if post.status == "sent":
         raise InvalidInputError(f"post {post_id} was already sent as message {post.message_id}")
     post.status, post.error = "failed", clean_text(error, field="error")
+    _retire_generation(post)
     session.flush()
     return post
+
+
+def _retire_generation(post: Post) -> None:
+    """A failed post's verse is never offered again: the message may have arrived anyway."""
+    if post.generation is not None and post.generation.status in ("candidate", "claimed"):
+        post.generation.status = "rejected"
+        post.generation.reject_reason = f"its post failed: {post.error}"
+
+
+def record_post_outcome(session: Session, *, post_id: int, message_id: int | None = None,
+                        error: str | None = None) -> Post:
+    """A send's outcome: sent as `message_id`, or failed with `error`. Safe to apply twice (a write
+    replayed after a restart): an outcome already recorded changes nothing, and a failure never
+    overwrites a sent post."""
+    post = get_or_raise(session, Post, post_id, "post")
+    if post.status == "sent":
+        if message_id is not None and post.message_id != message_id:
+            raise InvalidInputError(f"post {post_id} was already sent as message {post.message_id}")
+        return post
+    if message_id is not None:
+        return mark_post_sent(session, post_id=post_id, message_id=message_id)
+    if post.status == "failed":
+        return post
+    return mark_post_failed(session, post_id=post_id, error=error or "failed")
 
 
 def begin_post_send(session: Session, *, post_id: int) -> bool:
@@ -109,7 +154,12 @@ def fail_claimed_post(session: Session, *, post_id: int, error: str,
         condition.append(Post.sent_at < started_before)
     stmt = (update(Post).where(*condition).values(status="failed", error=clean_text(error, field="error"))
             .execution_options(synchronize_session=False))
-    return session.execute(stmt).rowcount == 1
+    if session.execute(stmt).rowcount != 1:
+        return False
+    post = session.get(Post, post_id, populate_existing=True)
+    _retire_generation(post)
+    session.flush()
+    return True
 
 
 def latest_post_slot(session: Session, *, channel_id: int) -> datetime | None:
@@ -123,17 +173,11 @@ def last_sent_at(session: Session) -> datetime | None:
     return session.scalar(select(func.max(Post.sent_at)).where(Post.status == "sent"))
 
 
-def generation_in_use(session: Session, *, generation_id: int) -> bool:
-    """Whether a claimed or sent post holds this generation (a failed post leaves it free)."""
-    check_id(generation_id, field="generation id")
-    return bool(session.scalar(select(exists().where(Post.generation_id == generation_id,
-                                                     Post.status.in_(("claimed", "sent"))))))
-
-
 def posted_texts(session: Session, *, limit: int = 10_000) -> list[str]:
-    """The texts of the latest `limit` posts sent or being sent (claimed), to any channel, newest first."""
+    """The verses of the latest `limit` posts, to any channel, newest first: sent, being sent
+    (claimed) or failed, since a failed send may have reached the channel all the same."""
     stmt = (select(Generation.text).join(Post, Post.generation_id == Generation.id)
-            .where(Post.status.in_(("claimed", "sent"))).order_by(Post.id.desc()).limit(limit))
+            .order_by(Post.id.desc()).limit(limit))
     return list(session.scalars(stmt))
 
 

@@ -2,27 +2,65 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from db.base import utcnow
-from db.cleaning import DEFAULT_MAX_PROMPT_CHARS, check_id, check_number, clean_prompt, clean_text
-from db.models import NAME_LENGTH, Completion, Prompt
+from db.cleaning import DEFAULT_MAX_PROMPT_CHARS, check_choice, check_id, check_number, clean_prompt, clean_text
+from db.models import NAME_LENGTH, PROMPT_OUTCOMES, Completion, Prompt
 from db.repositories._common import SamplingParams, get_or_raise
+from db.repositories.users import upsert_chat, upsert_user
 
 
 def add_prompt(session: Session, *, user_id: int, text: str, chat_id: int | None = None,
-               max_chars: int = DEFAULT_MAX_PROMPT_CHARS) -> Prompt:
+               max_chars: int = DEFAULT_MAX_PROMPT_CHARS, outcome: str = "sent", request_id: str | None = None,
+               created_at: datetime | None = None) -> Prompt:
     """Store a prompt (the user and chat rows must exist: upsert_user / upsert_chat first).
 
     chat_id is None for inline queries. Raises PromptTooLongError over `max_chars`."""
     prompt = Prompt(user_id=check_id(user_id, field="user id"), text=clean_prompt(text, max_chars=max_chars),
-                    chat_id=None if chat_id is None else check_id(chat_id, field="chat id"))
+                    chat_id=None if chat_id is None else check_id(chat_id, field="chat id"),
+                    outcome=check_choice(outcome, field="outcome", choices=PROMPT_OUTCOMES),
+                    request_id=None if request_id is None else clean_text(request_id, field="request id",
+                                                                          max_chars=32),
+                    created_at=created_at or utcnow())
     session.add(prompt)
     session.flush()
     return prompt
+
+
+@dataclass(frozen=True)
+class Served:
+    """One completion a user was sent."""
+
+    text: str
+    model_name: str
+    params: SamplingParams
+
+
+def record_exchange(session: Session, *, request_id: str, user_id: int, username: str | None, is_admin: bool,
+                    chat: tuple[int, str, str | None] | None, prompt: str, outcome: str,
+                    served: list[Served] = (), latency_ms: int | None = None, created_at: datetime | None = None,
+                    max_chars: int = DEFAULT_MAX_PROMPT_CHARS) -> Prompt:
+    """A whole request in one transaction, after the reply: the user (and chat: id, type, title), the
+    prompt with its outcome, and the completions the user was sent.
+
+    Once per `request_id`: a write retried after an outage returns the row it stored before."""
+    done = session.scalar(select(Prompt).where(Prompt.request_id == request_id))
+    if done is not None:
+        return done
+    upsert_user(session, user_id=user_id, username=username, is_admin=is_admin)
+    if chat is not None:
+        upsert_chat(session, chat_id=chat[0], type=chat[1], title=chat[2])
+    row = add_prompt(session, user_id=user_id, text=prompt, chat_id=chat[0] if chat else None, max_chars=max_chars,
+                     outcome=outcome, request_id=request_id, created_at=created_at)
+    for completion in served:
+        add_completion(session, prompt_id=row.id, text=completion.text, model_name=completion.model_name,
+                       params=completion.params, latency_ms=latency_ms)
+    return row
 
 
 def add_completion(session: Session, *, prompt_id: int, text: str, model_name: str, params: SamplingParams,

@@ -6,7 +6,7 @@ import time
 
 from bot.handlers.chat import ECHO_CHARS, VERSE_MAX_CHARS
 from bot.scheduler.candidates import VERSE
-from tests.helpers import ALICE, PERIODIC, wait_until
+from tests.helpers import ALICE, PERIODIC, bot_texts, wait_until
 
 
 async def test_start_and_help(running_bot, alice, admin_client):
@@ -34,6 +34,7 @@ async def test_private_text_is_completed_and_stored(start_bot, alice):
     assert completion in PERIODIC * 3  # the tiny model has learned its corpus
     assert [a["action"] for a in await alice.chat_actions(ALICE)][:1] == ["typing"]
 
+    await running_bot.settled()
     [stored] = running_bot.prompts(ALICE)
     assert stored.text == prompt and stored.chat_id == ALICE
     [served] = stored.completions
@@ -55,6 +56,7 @@ async def test_complete_command_in_the_group(running_bot, alice, sandbox_server)
     await alice.ask(None, "/start")  # a round trip in another chat: the bot has seen the group text by now
     assert all(m["message_id"] < other["message_id"] for m in await alice.messages(sent["chat"]["id"])
                if m.get("from", {}).get("is_bot"))
+    await running_bot.settled()
     assert running_bot.prompts(ALICE)[0].chat_id == sent["chat"]["id"]
 
 
@@ -62,6 +64,7 @@ async def test_empty_prompt_gets_usage(running_bot, alice):
     for text in ("/complete", "/complete    ", "/complete \n \n"):
         reply = await alice.ask(None, text)
         assert reply["text"].startswith("Give me something to continue")
+    await running_bot.settled()
     assert running_bot.counts()["prompts"] == 0
 
 
@@ -79,6 +82,7 @@ async def test_emoji_prompt_is_answered_with_a_note(running_bot, alice):
                                             and m["message_id"] > sent["message_id"], count=2)
     assert replies[0]["text"].startswith(prompt) and len(replies[0]["text"]) > len(prompt)
     assert "never seen 🐕 🦊" in replies[1]["text"] and "unknown characters" in replies[1]["text"]
+    await running_bot.settled()
     assert running_bot.prompts(ALICE)[0].text == prompt
 
 
@@ -93,6 +97,7 @@ async def test_ten_thousand_character_prompt_is_cut_to_its_end(running_bot, alic
     echoed = "…" + prompt[-ECHO_CHARS:]
     assert replies[0]["text"].startswith(echoed)
     assert replies[0]["entities"][0] == {"type": "bold", "offset": 0, "length": len(echoed)}
+    await running_bot.settled()
     [stored] = running_bot.prompts(ALICE)
     assert stored.text == prompt[-limit:] and len(stored.completions) == 1
     assert replies[0]["text"] == echoed + stored.completions[0].text
@@ -127,6 +132,7 @@ async def test_verse_is_one_chapter_verse_line(start_bot, alice):
     line = reply["text"]
     assert "\n" not in line
     assert VERSE.match(line), line
+    await running_bot.settled()
     await wait_until(lambda: running_bot.counts()["completions"] == 1, what="the stored completion")
     [stored] = running_bot.prompts(ALICE)
     assert stored.text == "/verse"  # what the user asked for; the verse number is part of the answer
@@ -151,3 +157,20 @@ def test_verse_shows_a_candidate_without_invented_words(trained_run):
     assert choose_verse(found[:2], generator, max_unknown_words=0) == 1  # unfinished beats an invented word
     assert choose_verse(found[:2], generator, max_unknown_words=1) == 0  # one invented word allowed
     assert choose_verse(found[:2], generator, max_unknown_words=-1) == 0  # no check: the first finished line
+
+
+async def test_an_edited_command_or_prompt_is_not_run_again(running_bot, alice):
+    """Editing a message is not asking again: only new messages are prompts and commands."""
+    for text, edited in (("/complete the quick ", "/complete the lazy "), ("/verse", "/verse"),
+                         ("the dog ", "the cat ")):
+        sent = await alice.send_text(None, text)
+        await alice.wait_for_bot_reply(ALICE, after=sent)
+        await alice.edit_text(sent, edited)
+    # Delivered after the edits; a completion, so it queues behind anything they started.
+    last = await alice.ask(None, "/complete the end ", timeout=30)
+    assert last["text"].startswith("the end ")
+    await wait_until(lambda: running_bot.services.worker.pending == 0, what="an idle worker")
+    replies = bot_texts(await alice.messages(ALICE))
+    assert len(replies) == 4 and not [r for r in replies if r.startswith(("the lazy", "the cat"))]
+    await running_bot.settled()
+    assert len(running_bot.prompts(ALICE)) == 4

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from bot.handlers.errors import SORRY
 from bot.handlers.generation import BUSY
@@ -37,6 +40,7 @@ async def test_rate_limit_is_friendly_and_stores_nothing_extra(start_bot, alice)
     # other users have their own allowance; settings still work for Alice
     assert (await alice.ask({"id": 1003, "first_name": "Carol"}, "fox "))["text"].startswith("fox ")
     assert (await alice.ask(None, "/length 50"))["text"] == "Length set to 50 characters."
+    await bot.settled()
     assert len(bot.prompts(ALICE)) == 2
 
 
@@ -53,9 +57,10 @@ async def test_full_queue_answers_busy(start_bot, alice):
     bot.services.worker.start()
     first = await alice.wait_for_bot_reply(chats[0])
     assert first["text"].startswith("the quick ") and len(first["text"]) > len("the quick ")
-    # every prompt is stored; only the served one has a completion
+    # every prompt is stored with what became of it; only the served one has a completion
     await wait_until(lambda: bot.counts()["completions"] == 1, what="the one completion")
-    assert bot.counts()["prompts"] == 4
+    outcomes = [(p.outcome, len(p.completions)) for user in users for p in bot.prompts(user["id"])]
+    assert sorted(outcomes) == [("busy", 0), ("busy", 0), ("busy", 0), ("sent", 1)]
 
 
 async def test_flood_limit_429_is_waited_out(running_bot, alice):
@@ -74,6 +79,10 @@ async def test_error_is_logged_and_the_user_told(running_bot, alice, caplog):
     sent = await alice.send_text(None, "the secret prompt text ")
     sorry = await alice.wait_for_bot_reply(ALICE, after=sent)
     assert sorry["text"] == SORRY
+    # The completion never reached her: the prompt says so, and no completion is stored as served.
+    await running_bot.settled()
+    [prompt] = running_bot.prompts(ALICE)
+    assert (prompt.outcome, prompt.completions) == ("failed", [])
     failures = [r for r in caplog.records if r.name == "bot.handlers.errors"]
     assert failures and "BadRequest" in failures[0].getMessage()
     assert "secret prompt" not in caplog.text
@@ -88,6 +97,7 @@ async def test_html_looking_model_output_is_escaped(start_bot, alice, html_run):
     assert len(completion) == 300 and set(completion) & set("<>&*_")
     formatting = [e["type"] for e in reply["entities"] if e["type"] in ("bold", "italic", "underline", "code")]
     assert formatting == ["bold"]  # only the prompt is bold: the model's "<b>" and "<i>" stayed text
+    await bot.settled()
     assert bot.prompts(ALICE)[0].completions[0].text == completion
     assert all(c["ok"] for c in await alice.calls("sendMessage"))
 
@@ -102,6 +112,7 @@ async def test_admin_commands_refuse_others(running_bot, alice):
 
 async def test_admin_stats_and_reload(running_bot, alice, admin_client):
     await alice.ask(None, "the ")
+    await wait_until(lambda: running_bot.counts()["completions"] == 1, what="the request stored")  # after its reply
     stats = (await admin_client.ask(None, "/stats"))["text"]
     assert "prompts: 1" in stats and "completions: 1" in stats and "batches run: 1" in stats
     assert f"{running_bot.services.models.default} · step" in stats
@@ -112,6 +123,7 @@ async def test_admin_stats_and_reload(running_bot, alice, admin_client):
     assert running_bot.services.models.get(None) is not before
     assert (await alice.ask(None, "the "))["text"].startswith("the ")  # serving from the new one
     await admin_client.ask(None, "the ")
+    await wait_until(lambda: running_bot.user(ADMIN_ID), what="the admin's request stored")
     assert running_bot.user(ADMIN_ID).is_admin and not running_bot.user(ALICE).is_admin
 
 
@@ -143,3 +155,28 @@ async def test_health_endpoint_runs_with_the_bot(start_bot):
         body = await response.json()
     assert response.status == 200 and body["ok"] and body["database"] is True
     assert body["models"] == [bot.services.models.default]
+
+
+async def test_inline_mode_counts_every_completion_against_the_rate_limit(start_bot, alice):
+    """Three completions per query cost three of the user's allowance; with fewer left, fewer come."""
+    bot = await start_bot(rate_limit_count=5, rate_limit_window_s=60)
+    first = await alice.wait_for_inline_answer(await alice.inline_query(None, "the lazy "))
+    assert len(first["results"]) == 3
+    second = await alice.wait_for_inline_answer(await alice.inline_query(None, "the quick "))
+    assert len(second["results"]) == 2  # what was left of the five
+    refused = await alice.wait_for_inline_answer(await alice.inline_query(None, "the dog "))
+    assert refused["results"] == [] and "Too many requests" in refused["button"]["text"]
+    assert "Easy there!" in (await alice.ask(None, "fox "))["text"]  # chat and inline share the allowance
+    await bot.settled()
+    assert sum(len(p.completions) for p in bot.prompts(ALICE)) == 5
+
+
+async def test_reload_of_a_foreign_file_keeps_the_old_models_and_says_why(start_bot, admin_client, trained_run,
+                                                                           tmp_path):
+    run = shutil.copytree(trained_run, tmp_path / "reloaded")
+    harness = await start_bot(model_path=run)
+    before = harness.services.models.get(None)
+    save_file({"w": torch.zeros(2)}, str(run / "best.safetensors"), metadata={"format": "pt"})
+    reply = (await admin_client.ask(None, "/reload", timeout=30))["text"]
+    assert reply.startswith("Reload failed, still serving the old models: ") and "not an rnnbot checkpoint" in reply
+    assert harness.services.models.get(None) is before

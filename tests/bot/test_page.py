@@ -53,6 +53,7 @@ async def test_prompt_and_settings_button_in_the_browser(page, running_bot, sand
     await expect(page.get_by_test_id("callback-toast")).to_have_text("Temperature set to 1.2")
     await expect(bot_messages.last.get_by_test_id("message-text")).to_contain_text("Temperature: 1.2")
     await expect(bot_messages.last.get_by_role("button", name="✓ 1.2")).to_be_visible()
+    await running_bot.settled()
     assert running_bot.user(ALICE).temperature == 1.2
 
 

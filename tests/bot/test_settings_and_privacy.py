@@ -20,10 +20,12 @@ async def test_settings_buttons_change_settings_and_edit_the_message(running_bot
     edited = await alice.wait_for_edit(menu)
     assert "Temperature: 1.2" in edited["text"]
     assert ("✓ 1.2", "settings:temperature:1.2") in buttons(edited)
+    await running_bot.settled()
     assert running_bot.user(ALICE).temperature == 1.2
 
     pressed = await alice.press_button(edited, data="settings:length:100")
     edited = await alice.wait_for_edit(edited, predicate=lambda m: "Length: 100" in m["text"])
+    await running_bot.settled()
     assert running_bot.user(ALICE).length == 100
 
     # pressing the current value changes nothing and does not try a no-op edit
@@ -32,6 +34,7 @@ async def test_settings_buttons_change_settings_and_edit_the_message(running_bot
     assert answer["answer"]["text"].startswith("No change")
 
     reply = await alice.ask(None, "the lazy ")
+    await running_bot.settled()
     [served] = running_bot.prompts(ALICE)[0].completions
     assert (served.temperature, served.max_chars, len(reply["text"])) == (1.2, 100, len("the lazy ") + 100)
     assert not [c for c in await alice.calls("editMessageText") if not c["ok"]]
@@ -48,6 +51,7 @@ async def test_temperature_length_and_model_commands(running_bot, alice):
     refused = (await alice.ask(None, "/length lots"))["text"]
     assert refused.startswith("lots is not a length from 1 to 1000, so I kept yours.")
     assert (await alice.ask(None, "/length 12"))["text"] == "Length set to 12 characters."
+    await running_bot.settled()
     user = running_bot.user(ALICE)
     assert (user.temperature, user.length) == (0.3, 12)
 
@@ -56,6 +60,7 @@ async def test_temperature_length_and_model_commands(running_bot, alice):
     assert f"{default} (default, yours)" in listing
     assert "no loaded model called nope" in (await alice.ask(None, "/model nope"))["text"]
     assert (await alice.ask(None, f"/model {default}"))["text"] == f"Model set to {default}."
+    await running_bot.settled()
     assert running_bot.user(ALICE).model_name == default
 
 
@@ -74,11 +79,13 @@ async def test_history_and_forget_with_confirmation(running_bot, alice):
     # Bob cannot confirm Alice's /forget
     pressed = await alice.press_button(question, data=f"forget:yes:{ALICE}", user={"id": BOB, "first_name": "Bob"})
     answer = await alice.wait_for_callback_answer(pressed["callback_query_id"])
+    await running_bot.settled()
     assert answer["answer"]["show_alert"] and running_bot.user(ALICE) is not None
 
     await alice.press_button(question, data=f"forget:yes:{ALICE}")
     done = await alice.wait_for_edit(question)
     assert done["text"].startswith("Done: I deleted 1 prompt, 1 completion and")
+    await running_bot.settled()
     assert running_bot.user(ALICE) is None and running_bot.prompts(ALICE) == []
     assert len(running_bot.prompts(BOB)) == 1 and running_bot.user(BOB) is not None
     assert (await alice.ask(None, "/history"))["text"].startswith("Nothing here yet")
@@ -89,6 +96,7 @@ async def test_forget_can_be_cancelled(running_bot, alice):
     question = await alice.ask(None, "/forget")
     await alice.press_button(question, data=f"forget:no:{ALICE}")
     assert (await alice.wait_for_edit(question))["text"] == "OK, I kept everything."
+    await running_bot.settled()
     assert len(running_bot.prompts(ALICE)) == 1
 
 
@@ -101,6 +109,7 @@ async def test_inline_query_offers_three_temperatures(running_bot, alice):
     posted = await alice.choose_inline_result(None, query_id, "1")
     assert posted["text"].startswith("the lazy <dog> & ")
     assert posted["entities"][0] == {"type": "bold", "offset": 0, "length": len("the lazy <dog> & ")}
+    await running_bot.settled()
     [stored] = running_bot.prompts(ALICE)
     assert stored.chat_id is None  # inline mode has no chat
     assert sorted(c.temperature for c in stored.completions) == [0.5, 0.8, 1.1]

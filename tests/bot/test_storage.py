@@ -27,6 +27,7 @@ async def test_bot_storage_round_trip(start_bot, alice, admin_client, database_u
     await admin_client.ask(None, "/verse")
     await wait_until(lambda: bot.counts()["completions"] == 6, what="six completions")
 
+    await bot.settled()
     counts = bot.counts()
     assert (counts["users"], counts["prompts"]) == (3, 4)
     alice_prompts = bot.prompts(ALICE)
@@ -38,6 +39,7 @@ async def test_bot_storage_round_trip(start_bot, alice, admin_client, database_u
     question = await alice.ask(None, "/forget")
     await alice.press_button(question, data=f"forget:yes:{ALICE}")
     await alice.wait_for_edit(question)
+    await bot.settled()
     counts = bot.counts()
     assert (counts["users"], counts["prompts"], counts["completions"]) == (2, 2, 2)
     assert bot.user(ALICE) is None and len(bot.prompts(BOB)) == 1

@@ -135,3 +135,18 @@ async def test_logs_keep_the_token_and_users_text_out_in_either_format(sandbox_s
         assert any(r["level"] == "DEBUG" for r in records)
     else:
         assert re.match(r"\d\d:\d\d:\d\d INFO ", lines[0]) and not lines[0].startswith("{")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["serve", "scheduler", "post"])
+async def test_a_token_telegram_rejects_is_not_printed(command, sandbox_server, tmp_path, verse_run):
+    secret = "rejected-secret-half-0123456789"
+    env = bot_env(tmp_path, TELEGRAM_BOT_TOKEN=f"123456:{secret}", MODEL_PATH=str(verse_run),
+                  TELEGRAM_API_BASE_URL=sandbox_server.bot_api_base_url, CHANNEL_ID="@rnnbot_verses",
+                  POST_CORPUS="none")
+    result = await asyncio.to_thread(run_cli, "-v", command, cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    assert secret not in result.stdout + result.stderr
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("rnnbot:")]
+    assert line.startswith("rnnbot: error: the Bot API at ") and "refused TELEGRAM_BOT_TOKEN" in line
+    assert "123456:***" in line  # the bot id stays: it says which bot

@@ -4,103 +4,67 @@ two scheduler processes on one PostgreSQL database."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from bot.scheduler.candidates import VERSE
 from db import repositories as repo
 from db.session import Database
-from tests.helpers import CHANNEL, all_posts, check_exactly_once, free_port, migrate, run_cli
+from tests.helpers import CHANNEL, all_posts, check_exactly_once, free_port, run_cli, sandbox_env, start_cli, until
 
 
-@pytest.fixture
-def env(tmp_path, verse_run) -> dict:
-    """The service's configuration for a child process (its working directory is tmp_path); the
-    database is migrated, as `rnnbot db upgrade` (compose's migrate service) does first."""
-    migrate(f"sqlite:///{tmp_path / 'rnnbot.db'}")
-    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'rnnbot.db'}", "MODEL_PATH": str(verse_run),
-            "POST_CORPUS": "none", "POST_MIN_CHARS": "10", "POST_MAX_CHARS": "80", "POST_CANDIDATES": "8",
-            "POST_TEMPERATURE": "0.9",
-            "ADMIN_USER_IDS": "1001", "CHANNEL_ID": "", "TELEGRAM_BOT_TOKEN": "", "TELEGRAM_API_BASE_URL": "",
-            "OMP_NUM_THREADS": "1"}
-
-
-def sandbox_env(env: dict, sandbox_server, **changes) -> dict:
-    return {**env, "TELEGRAM_BOT_TOKEN": sandbox_server.token, "TELEGRAM_API_BASE_URL": sandbox_server.bot_api_base_url,
-            "CHANNEL_ID": CHANNEL, **changes}
-
-
-async def start_cli(env: dict, cwd: Path, *args: str, log_name: str = "cli.log") -> asyncio.subprocess.Process:
-    """A child `rnnbot` whose output goes to a file (a pipe nobody reads would block it)."""
-    with open(cwd / log_name, "ab") as log:
-        return await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, cwd=cwd,
-                                                    env={**os.environ, **env}, stdout=log, stderr=log)
-
-
-async def until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = await asyncio.to_thread(condition)
-        if result:
-            return result
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-
-
-def test_dry_run_prints_a_verse_and_posts_nothing(env, tmp_path):
+def test_dry_run_prints_a_verse_and_posts_nothing(scheduler_env, tmp_path):
     # No token and no channel: a dry run needs neither, and records no candidates.
-    proc = run_cli("post", "--dry-run", cwd=tmp_path, env=env)
+    proc = run_cli("post", "--dry-run", cwd=tmp_path, env=scheduler_env)
     assert proc.returncode == 0, proc.stderr
     [verse] = proc.stdout.splitlines()
     assert VERSE.match(verse) and len(verse) <= 80
     assert "dry run: not posted" in proc.stderr
-    with Database(env["DATABASE_URL"]) as database, database.transaction() as session:
+    with Database(scheduler_env["DATABASE_URL"]) as database, database.transaction() as session:
         counts = repo.table_counts(session)
     assert counts["posts"] == counts["generations"] == 0
 
 
-def test_configuration_errors_are_one_line(env, tmp_path):
-    proc = run_cli("post", cwd=tmp_path, env=env)
+def test_configuration_errors_are_one_line(scheduler_env, tmp_path):
+    proc = run_cli("post", cwd=tmp_path, env=scheduler_env)
     assert (proc.returncode, proc.stderr.strip()) == (
         2, "rnnbot: error: CHANNEL_ID is not set: there is no channel to post to (try --dry-run)")
-    proc = run_cli("scheduler", cwd=tmp_path, env={**env, "CHANNEL_ID": "@x", "TELEGRAM_BOT_TOKEN": "1:x"})
+    proc = run_cli("scheduler", cwd=tmp_path, env={**scheduler_env, "CHANNEL_ID": "@x", "TELEGRAM_BOT_TOKEN": "1:x"})
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(
         "rnnbot: error: CHANNEL_ID must be a numeric chat id")
-    proc = run_cli("scheduler", cwd=tmp_path, env={**env, "CHANNEL_ID": "@rnnbot_verses", "TELEGRAM_BOT_TOKEN": "1:x",
-                                                   "POST_SCHEDULE": "61 * * * *"})
+    proc = run_cli("scheduler", cwd=tmp_path, env={**scheduler_env, "CHANNEL_ID": "@rnnbot_verses",
+                                                   "TELEGRAM_BOT_TOKEN": "1:x", "POST_SCHEDULE": "61 * * * *"})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("rnnbot: error: POST_SCHEDULE: '61 * * * *' is not a valid")
 
 
-async def test_post_posts_once_and_the_scheduler_stops_on_sigterm(env, tmp_path, sandbox_server, alice_in_chat):
-    post = await start_cli(sandbox_env(env, sandbox_server), tmp_path, "post")
+async def test_post_posts_once_and_the_scheduler_stops_on_sigterm(scheduler_env, tmp_path, sandbox_server,
+                                                                   alice_in_chat):
+    post = await start_cli(sandbox_env(scheduler_env, sandbox_server), tmp_path, "post")
     assert await asyncio.wait_for(post.wait(), 60) == 0, (tmp_path / "cli.log").read_text()
     [message] = await alice_in_chat.channel_posts(CHANNEL)
     assert message["text"] in (tmp_path / "cli.log").read_text()
 
-    scheduler = await start_cli(sandbox_env(env, sandbox_server, POST_SCHEDULE="1s"), tmp_path, "scheduler")
+    scheduler = await start_cli(sandbox_env(scheduler_env, sandbox_server, POST_SCHEDULE="1s"), tmp_path, "scheduler")
     await alice_in_chat.wait_for_channel_post(CHANNEL, lambda m: m["message_id"] > message["message_id"], timeout=60)
     scheduler.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(scheduler.wait(), 30) == 0
-    with Database(env["DATABASE_URL"]) as database:
+    with Database(scheduler_env["DATABASE_URL"]) as database:
         await check_exactly_once(alice_in_chat, database)
 
 
 @pytest.mark.slow
-async def test_scheduler_killed_mid_send_is_recovered_without_duplicates(env, tmp_path, sandbox_server, alice_in_chat):
+async def test_scheduler_killed_mid_send_is_recovered_without_duplicates(scheduler_env, tmp_path, sandbox_server,
+                                                                          alice_in_chat):
     """SIGKILL while a send is in flight, then restart: the slot is recorded failed (it may or may
     not have arrived, so it is never resent), later slots are posted, nothing is posted twice."""
-    database = Database(env["DATABASE_URL"])
+    database = Database(scheduler_env["DATABASE_URL"])
     database.upgrade()
     await alice_in_chat.set_latency(60, "sendMessage")  # every send hangs until the process is killed
-    first = await start_cli(sandbox_env(env, sandbox_server, POST_SCHEDULE="1s", POST_SEND_TIMEOUT_S="30"), tmp_path,
-                            "scheduler")
+    first = await start_cli(sandbox_env(scheduler_env, sandbox_server, POST_SCHEDULE="1s", POST_SEND_TIMEOUT_S="30"),
+                            tmp_path, "scheduler")
 
     def sending():
         return [p for p in all_posts(database) if p.status == "claimed" and p.sent_at is not None]
@@ -111,7 +75,7 @@ async def test_scheduler_killed_mid_send_is_recovered_without_duplicates(env, tm
     await alice_in_chat.set_latency(0, "sendMessage")
 
     # A stale send is given up 1 + 4 x 1 = 5 s after it began (POST_RETRY_WINDOW_S + 4 x POST_SEND_TIMEOUT_S).
-    second = await start_cli(sandbox_env(env, sandbox_server, POST_SCHEDULE="1s", POST_RETRY_WINDOW_S="1",
+    second = await start_cli(sandbox_env(scheduler_env, sandbox_server, POST_SCHEDULE="1s", POST_RETRY_WINDOW_S="1",
                                          POST_SEND_TIMEOUT_S="1"), tmp_path, "scheduler")
 
     def recovered():
@@ -131,8 +95,9 @@ async def test_scheduler_killed_mid_send_is_recovered_without_duplicates(env, tm
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-async def test_two_scheduler_processes_on_postgresql(env, tmp_path, sandbox_server, alice_in_chat, database_url):
-    settings = sandbox_env(env, sandbox_server, POST_SCHEDULE="1s", DATABASE_URL=database_url)
+async def test_two_scheduler_processes_on_postgresql(scheduler_env, tmp_path, sandbox_server, alice_in_chat,
+                                                     database_url):
+    settings = sandbox_env(scheduler_env, sandbox_server, POST_SCHEDULE="1s", DATABASE_URL=database_url)
     with Database(database_url) as database:
         database.upgrade()  # before both start, so neither waits on the other's migration
     schedulers = [await start_cli(settings, tmp_path, "scheduler", log_name=f"scheduler{i}.log") for i in (1, 2)]
@@ -148,11 +113,11 @@ async def test_two_scheduler_processes_on_postgresql(env, tmp_path, sandbox_serv
     assert len([r for r in rows if r.status == "sent"]) >= 4
 
 
-async def test_the_scheduler_serves_health_and_metrics(env, tmp_path, sandbox_server, alice_in_chat):
+async def test_the_scheduler_serves_health_and_metrics(scheduler_env, tmp_path, sandbox_server, alice_in_chat):
     from prometheus_client.parser import text_string_to_metric_families
 
     port = free_port()
-    scheduler = await start_cli(sandbox_env(env, sandbox_server, POST_SCHEDULE="1s", HEALTH_PORT=str(port)),
+    scheduler = await start_cli(sandbox_env(scheduler_env, sandbox_server, POST_SCHEDULE="1s", HEALTH_PORT=str(port)),
                                 tmp_path, "scheduler")
     try:
         await alice_in_chat.wait_for_channel_post(CHANNEL, timeout=60)

@@ -4,6 +4,8 @@ import json
 import re
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from tests.helpers import ROOT, assert_clean_error, run_cli
 
@@ -79,11 +81,32 @@ def test_errors_are_one_clear_line(args, fragments):
     assert_clean_error(run_cli(*args), *fragments)
 
 
+@pytest.mark.parametrize("flags, fragments", [
+    (["--hidden", "100000"], ["--hidden 100000", "GB of memory"]),  # checked before anything is allocated
+    (["--batch-size", "100000000", "--seq-len", "100000"], ["GB of memory"]),
+    (["--grad-clip", "nan"], ["--grad-clip must be a finite number >= 0, got nan"]),  # the others: test_training.py
+])
+def test_bad_training_options_are_one_clear_line(tmp_path, periodic_corpus, flags, fragments):
+    proc = run_cli("train", "--corpus", str(periodic_corpus), "--run-dir", str(tmp_path / "run"), "--max-steps", "1",
+                   *flags)
+    assert_clean_error(proc, *fragments)
+    assert not (tmp_path / "run").exists()  # nothing was started
+
+
+def test_a_run_dir_that_cannot_be_written_is_one_clear_line(tmp_path, periodic_corpus):
+    (tmp_path / "a-file").write_text("not a directory")
+    proc = run_cli("train", "--corpus", str(periodic_corpus), "--run-dir", str(tmp_path / "a-file" / "run"),
+                   "--max-steps", "1")
+    assert_clean_error(proc, "--run-dir", "cannot be written")
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--temperature", "nan"], "temperature must be a finite number"),
     (["--temperature", "-0.5"], "temperature must be a finite number"),
     (["--length", "0"], "length must be a positive integer"),
-    (["--num", "0"], "--num must be at least 1"),
+    (["--num", "0"], "--num must be from 1 to 1024"),
+    (["--num", "100000000"], "--num must be from 1 to 1024"),
+    (["--length", "10000000"], "--length must be at most 100,000"),
 ])
 def test_bad_sampling_arguments(trained_run, args, fragment):
     assert_clean_error(run_cli("sample", "--checkpoint", str(trained_run), *args), fragment)
@@ -95,6 +118,10 @@ def test_corrupt_checkpoint_and_bad_env(tmp_path):
     assert_clean_error(run_cli("sample", "--checkpoint", str(tmp_path)), "not a readable safetensors file")
     proc = run_cli("train", "--max-steps", "1", env={"RNNBOT_HIDDEN": "lots"})
     assert_clean_error(proc, "RNNBOT_HIDDEN='lots' is not a valid int")
+    # Another program's safetensors file: its header says {"format": "pt"}, not JSON.
+    save_file({"w": torch.zeros(2)}, str(bad), metadata={"format": "pt"})
+    for command in ("sample", "eval"):
+        assert_clean_error(run_cli(command, "--checkpoint", str(bad)), "not an rnnbot checkpoint")
 
 
 def test_flags_doc_matches_the_flags():

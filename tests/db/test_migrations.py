@@ -95,3 +95,22 @@ def test_services_check_the_schema_instead_of_migrating(tmp_path):
             require_head(database.engine)
         database.upgrade()
         require_head(database.engine)  # at head: nothing to say
+
+
+def test_0004_retires_the_verses_of_failed_posts(fresh_db):
+    """Rows written before 0004: a failed post's verse was left a candidate, to be posted again."""
+    downgrade(fresh_db.engine, "0003")
+    with fresh_db.engine.begin() as connection:
+        for n, post_status in ((1, "failed"), (2, "claimed"), (3, None)):
+            connection.exec_driver_sql(
+                "INSERT INTO generations (id, text, status, model_name, temperature, max_chars, created_at) "
+                f"VALUES ({n}, '{n}:1 a verse.', 'candidate', 'kjv', 0.8, 80, CURRENT_TIMESTAMP)")
+            if post_status:
+                connection.exec_driver_sql("INSERT INTO chats (id, type, first_seen_at) VALUES "
+                                           f"({-n}, 'channel', CURRENT_TIMESTAMP)")
+                connection.exec_driver_sql("INSERT INTO posts (channel_id, slot, generation_id, status, claimed_at) "
+                                           f"VALUES ({-n}, CURRENT_TIMESTAMP, {n}, '{post_status}', CURRENT_TIMESTAMP)")
+    fresh_db.upgrade()
+    with fresh_db.engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT id, status, reject_reason FROM generations ORDER BY id").all()
+    assert rows == [(1, "rejected", "its post failed"), (2, "claimed", None), (3, "candidate", None)]

@@ -15,7 +15,7 @@ from tests.db.helpers import CHANNEL, SLOT, add_candidate, counts
 
 
 def test_a_slot_is_claimed_once_per_channel(db):
-    first, second = add_candidate(db, "first"), add_candidate(db, "second")
+    first, second, third = add_candidate(db, "first"), add_candidate(db, "second"), add_candidate(db, "third")
     with db.transaction() as session:
         post = repo.claim_post_slot(session, channel_id=CHANNEL, slot=SLOT, generation_id=first)
         assert (post.status, post.generation_id, post.slot) == ("claimed", first, SLOT)
@@ -25,9 +25,10 @@ def test_a_slot_is_claimed_once_per_channel(db):
         assert repo.claim_post_slot(session, channel_id=CHANNEL, slot=same_instant, generation_id=second) is None
         assert repo.claim_post_slot(session, channel_id=CHANNEL, slot=SLOT + timedelta(microseconds=300),
                                     generation_id=second) is None  # slots have second precision
+        assert repo.get_generation(session, generation_id=second).status == "candidate"  # a lost race keeps it
         assert repo.claim_post_slot(session, channel_id=CHANNEL, slot=SLOT + timedelta(hours=1),
                                     generation_id=second) is not None
-        assert repo.claim_post_slot(session, channel_id=CHANNEL - 1, slot=SLOT, generation_id=second) is not None
+        assert repo.claim_post_slot(session, channel_id=CHANNEL - 1, slot=SLOT, generation_id=third) is not None
     assert counts(db)["posts"] == 3
 
 
@@ -75,7 +76,7 @@ def test_sent_and_failed_posts(db):
         assert (sent.status, sent.message_id, sent.error) == ("sent", 2**40, None)
         assert sent.sent_at is not None and sent.generation.status == "posted"
         assert (failed.status, failed.error) == ("failed", "Forbidden: bot is not a member")
-        assert repo.get_generation(session, generation_id=failed_gen).status == "candidate"
+        assert repo.get_generation(session, generation_id=failed_gen).status == "rejected"  # never a candidate again
         with pytest.raises(InvalidInputError, match="already sent"):
             repo.mark_post_sent(session, post_id=sent.id, message_id=1)
 

@@ -8,7 +8,7 @@ import pytest
 
 from db import repositories as repo
 from db.base import utcnow
-from db.errors import NotFoundError
+from db.errors import InvalidInputError, NotFoundError
 from tests.db.helpers import counts
 
 
@@ -67,3 +67,18 @@ def test_prune_deletes_old_prompts_with_their_completions_only(db, ann):
 def test_prune_refuses_negative_days(db):
     with pytest.raises(ValueError, match="days must be >= 0"), db.transaction() as session:
         repo.prune_older_than(session, days=-1)
+
+
+def test_a_request_is_recorded_once_with_its_outcome(db):
+    sent = dict(request_id="a" * 32, user_id=5, username="eve", is_admin=False, chat=(5, "private", None),
+                prompt="the quick ", outcome="sent", latency_ms=12,
+                served=[repo.Served(" fox", "kjv", repo.SamplingParams(temperature=0.8, max_chars=40))])
+    with db.transaction() as session:
+        first = repo.record_exchange(session, **sent)
+        again = repo.record_exchange(session, **sent)  # a write retried after an outage
+        busy = repo.record_exchange(session, **{**sent, "request_id": "b" * 32, "outcome": "busy", "served": []})
+        assert again.id == first.id and [c.text for c in first.completions] == [" fox"]
+        assert (busy.outcome, busy.completions) == ("busy", [])
+        with pytest.raises(InvalidInputError, match="outcome"):
+            repo.record_exchange(session, **{**sent, "request_id": "c" * 32, "outcome": "maybe"})
+    assert counts(db)["prompts"] == 2 and counts(db)["completions"] == 1

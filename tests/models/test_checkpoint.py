@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import safe_open, save_file
 
 from models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from models.errors import CheckpointError
@@ -97,3 +97,36 @@ def test_truncated_and_mismatched_checkpoints(tmp_path):
     save_checkpoint(ckpt, tmp_path / "partial.safetensors")
     with pytest.raises(CheckpointError, match="corrupt rnnbot checkpoint"):
         load_checkpoint(tmp_path / "partial.safetensors")
+
+
+def rewrite_header(source, target, **changes):
+    """`source`'s tensors with its header changed: a value of None drops the key, a str is stored raw."""
+    with safe_open(str(source), framework="pt") as f:
+        header = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is no dict
+    for key, value in changes.items():
+        if value is None:
+            header.pop(key, None)
+        else:
+            header[key] = value if isinstance(value, str) else json.dumps(value)
+    save_file(tensors, str(target), metadata=header)
+    return target
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"format": "pt"}, "not an rnnbot checkpoint"),  # safetensors' own convention: a bare string
+    ({"config": "{not json"}, "its config is not JSON"),
+    ({"config": {"vocab_size": 10, "cell": "gru", "layers": 2, "hidden": 10**6, "embedding": 4}},
+     "hidden=1000000"),
+    ({"config": {"vocab_size": 10, "cell": "gru", "layers": 2, "hidden": 8.5, "embedding": 4}}, "hidden"),
+    ({"vocab": ["\ufffd", 7]}, "vocab"),
+    ({"metrics": [1, 2]}, "metrics"),
+    ({"step": "\"soon\""}, "step"),
+])
+def test_a_header_that_does_not_match_its_tensors_is_refused_before_anything_is_built(tmp_path, changes, message):
+    good = save_checkpoint(make_checkpoint(), tmp_path / "good.safetensors")
+    bad = rewrite_header(good, tmp_path / "bad.safetensors", **changes)
+    # hidden=10**6 would be 16 TB of LSTM weights: the shapes are compared with the file first.
+    with pytest.raises(CheckpointError, match=message) as refused:
+        load_checkpoint(bad)
+    assert "\n" not in str(refused.value) and "bad.safetensors" in str(refused.value)

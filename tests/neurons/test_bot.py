@@ -3,15 +3,18 @@ the bot tests' fixtures (tests/bot/conftest.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import threading
 
 import aiohttp
 import pytest
 
+from bot.handlers.generation import BUSY
 from bot.handlers.neuron import COLUMNS
 from neurons.find import load_findings
 from neurons.png import png_size
-from tests.helpers import ALICE, png_dimensions
+from tests.helpers import ALICE, png_dimensions, wait_until
 
 
 @pytest.fixture
@@ -51,3 +54,39 @@ async def test_neuron_counts_against_the_rate_limit(start_bot, alice, run_copy):
     assert "photo" in await alice.ask(None, "/neuron ab cd", timeout=60)
     refused = await alice.ask(None, "/neuron ab cd")
     assert "photo" not in refused and refused["text"].startswith("Easy there!")
+
+
+async def test_neuron_has_its_own_bounded_queue_and_says_busy_when_it_is_full(start_bot, sandbox_server, run_copy):
+    """A crowd of /neuron requests: each gets a picture or "busy", and a plain completion sent
+    meanwhile is answered (drawing does not take the threads database calls need)."""
+    from sandbox import SandboxClient
+
+    await start_bot(model_path=run_copy, heavy_workers=1, heavy_queue_size=1)
+    crowd = [SandboxClient(sandbox_server.url, user_id=5000 + n, first_name=f"User{n}") for n in range(8)]
+    try:
+        asks = [asyncio.create_task(user.ask(None, f"/neuron ab cd {n}", timeout=90)) for n, user in enumerate(crowd)]
+        async with SandboxClient(sandbox_server.url, user_id=ALICE, first_name="Alice") as alice:
+            completion = await alice.ask(None, "ab cd ", timeout=60)
+        answers = await asyncio.gather(*asks)
+    finally:
+        for user in crowd:
+            await user.close()
+    assert completion["text"].startswith("ab cd ")
+    busy = [a for a in answers if "photo" not in a]
+    assert busy and all("busy" in a["text"] for a in busy)
+    assert len(busy) < len(answers)  # the ones that fit were drawn
+
+
+async def test_heavy_work_holding_every_heavy_thread_leaves_completions_alone(start_bot, alice, run_copy):
+    harness = await start_bot(model_path=run_copy, heavy_workers=2, heavy_queue_size=1)
+    heavy, release = harness.services.heavy, threading.Event()
+    held = [asyncio.create_task(heavy.run(release.wait)) for _ in range(3)]  # both threads and the queue
+    await wait_until(lambda: heavy.full, what="the heavy queue full")
+    try:
+        assert (await alice.ask(None, "/neuron ab cd"))["text"] == BUSY
+        assert (await alice.ask(None, "ab cd "))["text"].startswith("ab cd ")  # database calls and the model
+        assert (await alice.ask(None, "/settings"))["text"].startswith("Your settings")
+    finally:
+        release.set()
+        await asyncio.gather(*held)
+    assert "photo" in await alice.ask(None, "/neuron ab cd", timeout=60)

@@ -9,10 +9,10 @@ import time
 import aiohttp
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter, TimedOut
 
 from sandbox.media import tiny_png
-from tests.helpers import ALICE, CHANNEL, LOCKED_CHANNEL
+from tests.helpers import ALICE, CHANNEL, LOCKED_CHANNEL, bot_texts
 
 
 async def test_get_me_has_what_ptb_needs(ptb_bot):
@@ -120,6 +120,12 @@ async def test_fault_for_one_chat_and_latency(ptb_bot, alice, sandbox_server):
     started = time.monotonic()
     await ptb_bot.send_chat_action(ALICE, "typing")
     assert time.monotonic() - started >= 0.3
+
+    # Late after the fact: the client times out, yet the message is in the chat.
+    await alice.set_latency(2, "sendMessage", after=True)
+    with pytest.raises(TimedOut):
+        await ptb_bot.send_message(ALICE, "arrived anyway", read_timeout=0.2)
+    assert bot_texts(await alice.messages(ALICE))[-1] == "arrived anyway"
 
 
 async def test_text_limits_and_markup_errors(ptb_bot, alice):

@@ -90,3 +90,41 @@ async def test_run_sandbox_serves_until_stopped():
         assert "Telegram sandbox" in await response.text()
     stop.set()
     await asyncio.wait_for(task, 5)
+
+
+@pytest.mark.parametrize("headers, body", [
+    ({"Content-Type": "text/plain"}, '{"text": "/schedule 1s", "user_id": 1001}'),  # a "simple" cross-site POST
+    ({"Content-Type": "application/x-www-form-urlencoded"}, "text=%2Fschedule+1s"),
+    ({"Content-Type": "application/json", "Origin": "http://evil.example"}, '{"text": "/schedule 1s"}'),
+    ({"Content-Type": "application/json", "Host": "evil.example"}, '{"text": "/schedule 1s"}'),  # DNS rebinding
+    ({"Content-Type": "application/json", "Host": "127.0.0.1.evil.example"}, '{"text": "/schedule 1s"}'),
+    ({"Content-Type": "application/json", "Origin": "null"}, '{"text": "/schedule 1s"}'),  # a sandboxed frame
+])
+async def test_the_control_api_refuses_what_another_web_page_could_send(sandbox_server, headers, body):
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{sandbox_server.url}/sandbox/api/send", data=body, headers=headers) as response:
+            assert response.status == 403
+            assert (await response.json())["ok"] is False
+        async with http.post(f"{sandbox_server.url}/sandbox/api/reset", data=body, headers=headers) as response:
+            assert response.status == 403
+        async with http.get(f"{sandbox_server.url}/sandbox/api/view",
+                            headers={k: v for k, v in headers.items() if k != "Content-Type"}) as response:
+            assert response.status == (200 if set(headers) == {"Content-Type"} else 403)
+    assert sandbox_server.state.chat_messages(ALICE) == []  # nothing was sent
+
+
+async def test_the_page_the_client_and_the_bot_still_get_through(sandbox_server, alice, ptb_bot):
+    port = sandbox_server.port
+    same_origin = {"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{port}"}
+    async with aiohttp.ClientSession() as http:
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):  # the page, however it was opened
+            headers = {**same_origin, "Host": host, "Origin": f"http://{host}"}
+            async with http.post(f"{sandbox_server.url}/sandbox/api/send", json={"text": "hi"},
+                                 headers=headers) as response:
+                assert response.status == 200, await response.text()
+        async with http.post(f"{sandbox_server.url}/bot{sandbox_server.token}/getMe",
+                             headers={"Origin": "http://evil.example"}) as response:
+            assert response.status == 403  # a web page cannot drive the Bot API either
+    await alice.reset()  # a POST without a body of its own
+    assert (await ptb_bot.get_me()).username == sandbox_server.bot_username  # PTB sends no Origin
+    assert (await alice.send_text(None, "hello"))["text"] == "hello"

@@ -1,5 +1,6 @@
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -103,8 +104,32 @@ def test_precision_choice():
             resolve_precision("bf16")
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("grad_clip", float("nan"), "--grad-clip must be a finite number >= 0, got nan"),
+    ("weight_decay", -1.0, "--weight-decay must be a finite number >= 0"),
+    ("min_lr_ratio", float("inf"), r"--min-lr-ratio must be a finite number in \[0, 1\]"),
+    ("val_fraction", 1.5, r"--val-fraction must be a number in \(0, 1\)"),
+    ("warmup_steps", -3, "--warmup-steps must be at least 0"),
+    ("stop_after", 0, "--stop-after must be at least 1"),
+    ("threads", -2, "--threads must be at least 0"),
+])
+def test_numbers_out_of_range_are_refused(field, value, message):
+    with pytest.raises(RnnbotError, match=message):
+        TrainConfig(**{field: value})
+
+
 def test_config_validation():
     with pytest.raises(RnnbotError, match="--seq-len must be at least 1"):
         TrainConfig(seq_len=0)
     with pytest.raises(RnnbotError, match="--cell must be one of"):
         TrainConfig(cell="mlp")
+
+
+def test_resume_after_a_kill_that_cut_a_log_line_short(tmp_path, periodic_corpus):
+    cfg = tiny_config(tmp_path, periodic_corpus, max_steps=20, eval_every=10, stop_after=10)
+    assert Trainer.start(cfg).run().status == "paused"
+    with open(Path(cfg.run_dir) / "metrics.jsonl", "a", encoding="utf-8") as log:
+        log.write('{"kind": "train", "step": 11, "lo')  # the process died mid-write
+    resumed = Trainer.resume(cfg.run_dir, stop_after=None)
+    assert resumed.run().status == "finished"
+    assert all(record["step"] <= 20 for record in resumed.files.read_metrics())

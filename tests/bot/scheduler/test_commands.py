@@ -102,3 +102,31 @@ async def test_a_schedule_changed_in_one_process_reaches_the_others(make_setting
         assert scheduler.schedule.expression == "1h"
     finally:
         await scheduler.stop()
+
+
+async def test_a_stored_schedule_that_cannot_be_used_is_reported_and_the_bot_starts(make_settings, sandbox_server):
+    """Saved by an older version (or by hand): the bot starts on POST_SCHEDULE and tells the admins."""
+    from bot.app import build_application, running
+    from bot.services import create_services
+    from db.session import Database
+
+    settings = make_settings(telegram_bot_token=SecretStr(sandbox_server.token),
+                             telegram_api_base_url=sandbox_server.bot_api_base_url, post_schedule="1h")
+    with Database(settings.database_url) as database:
+        database.upgrade()
+        with database.transaction() as session:
+            repo.set_service_setting(session, key="post_schedule", value="3000000d", changed_by=ALICE)
+    async with SandboxClient(sandbox_server.url) as alice:
+        start = await alice.send_text(None, "/start")  # so the bot may write to her
+        services = create_services(settings)
+        application = build_application(settings, services)
+        async with running(application, poll_timeout=1):
+            await alice.wait_for_bot_reply(ALICE, after=start, predicate=lambda m: m["text"].startswith("Hello"))
+            assert services.posting.schedule.expression == "1h"
+            report = await alice.wait_for_messages(ALICE, lambda m: "3000000d" in m.get("text", ""))
+            assert "cannot be used" in report[0]["text"] and "POST_SCHEDULE" in report[0]["text"]
+            shown = (await alice.ask(None, "/schedule"))["text"]
+            assert "every 1h (UTC-aligned), from POST_SCHEDULE" in shown
+            assert "the saved schedule '3000000d' cannot be used" in shown
+            refused = (await alice.ask(None, "/schedule 3000000d"))["text"]
+            assert refused.startswith("Schedule not changed: ") and "cannot be used" in refused

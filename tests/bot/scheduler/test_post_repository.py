@@ -6,7 +6,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from db import repositories as repo
+from db.errors import StateConflictError
 
 CHANNEL = -1001234567890
 SLOT = datetime(2030, 1, 1, 9, tzinfo=UTC)
@@ -71,7 +74,7 @@ def test_an_unposted_slot_is_recorded_once_without_a_verse(fresh_db):
         assert repo.posted_texts(session) == []
 
 
-def test_slots_texts_and_generations_in_use(fresh_db):
+def test_slots_texts_and_generation_statuses(fresh_db):
     first, second, third = (add(fresh_db, f"{n}:1 verse number {n}.") for n in (1, 2, 3))
     with fresh_db.transaction() as session:
         assert repo.latest_post_slot(session, channel_id=CHANNEL) is None
@@ -83,7 +86,32 @@ def test_slots_texts_and_generations_in_use(fresh_db):
     with fresh_db.transaction() as session:
         assert repo.latest_post_slot(session, channel_id=CHANNEL) == SLOT + timedelta(hours=1)
         assert repo.latest_post_slot(session, channel_id=CHANNEL - 1) is None
-        assert repo.generation_in_use(session, generation_id=first)  # sent
-        assert not repo.generation_in_use(session, generation_id=second)  # failed: free again
-        assert repo.generation_in_use(session, generation_id=third)  # claimed
-        assert repo.posted_texts(session) == ["3:1 verse number 3.", "1:1 verse number 1."]  # not the failed one
+        statuses = [repo.get_generation(session, generation_id=g).status for g in (first, second, third)]
+        assert statuses == ["posted", "rejected", "claimed"]
+        assert repo.posted_texts(session) == ["3:1 verse number 3.", "2:1 verse number 2.", "1:1 verse number 1."]
+        for generation in (first, second, third):  # none of them can be claimed again
+            with pytest.raises(StateConflictError, match="not a candidate"):
+                repo.claim_post_slot(session, channel_id=CHANNEL, slot=SLOT + timedelta(days=1),
+                                     generation_id=generation)
+        assert repo.latest_post_slot(session, channel_id=CHANNEL) == SLOT + timedelta(hours=1)  # nothing written
+        rejected = repo.reject_generation(session, generation_id=third, reason="posted before")
+        assert rejected.status == "claimed"  # its post decides what becomes of it
+
+
+def test_a_generation_once_claimed_is_never_a_candidate_again(fresh_db):
+    """Whatever the outcome: a send that failed or timed out may still have reached the channel."""
+    timed_out, interrupted = add(fresh_db, "1:1 a verse that timed out."), add(fresh_db, "1:2 a verse cut off.")
+    timed_out_post = claim(fresh_db, timed_out)
+    interrupted_post = claim(fresh_db, interrupted, SLOT + timedelta(hours=1))
+    with fresh_db.transaction() as session:
+        repo.begin_post_send(session, post_id=interrupted_post)
+    with fresh_db.transaction() as session:
+        repo.mark_post_failed(session, post_id=timed_out_post, error="Timed out after the request was sent")
+        assert repo.fail_claimed_post(session, post_id=interrupted_post, error="interrupted while sending",
+                                      started_before=SLOT + timedelta(days=3650))
+    with fresh_db.transaction() as session:
+        assert repo.candidate_generations(session) == []
+        for generation_id in (timed_out, interrupted):
+            generation = repo.get_generation(session, generation_id=generation_id)
+            assert generation.status == "rejected" and "its post failed" in generation.reject_reason
+        assert sorted(repo.posted_texts(session)) == ["1:1 a verse that timed out.", "1:2 a verse cut off."]

@@ -221,3 +221,26 @@ async def test_no_acceptable_candidate_is_recorded_with_the_rejections(make_sett
         assert counts["generations"] >= 8 and repo.candidate_generations(session) == []  # all rejected, with reasons
         rejected = session.scalars(select(Generation)).all()
         assert all(g.status == "rejected" for g in rejected) and any("too short" in g.reject_reason for g in rejected)
+
+
+async def test_a_verse_whose_send_timed_out_is_not_posted_again_after_a_restart(make_settings, sqlite_db, verse_models,
+                                                                                 worker, ptb_bot, alice_in_chat):
+    # The send times out after the request reached Telegram, and the message arrives after all.
+    settings = dict(run_schedule=False, post_schedule="1h", post_send_timeout_s=0.5, post_buffer_size=1)
+    await alice_in_chat.set_latency(1.5, "sendMessage", after=True)
+    service = service_for(make_settings, sqlite_db, verse_models, worker, ptb_bot, **settings)
+    await service.start()
+    hour = service.schedule.latest_at_or_before(utcnow())
+    [timed_out] = await service.poster.tick(now=hour + timedelta(seconds=1))
+    assert timed_out.status == "failed" and "it may have been posted" in timed_out.error
+    await alice_in_chat.wait_for_channel_post(CHANNEL)
+    await service.stop()
+    await alice_in_chat.set_latency(0, "sendMessage", after=True)
+
+    # A restart reloads the candidates a previous run stored: the timed-out verse is not one of them.
+    restarted = service_for(make_settings, sqlite_db, verse_models, worker, ptb_bot, **settings)
+    await restarted.start()
+    [posted] = await restarted.poster.tick(now=hour + timedelta(hours=1, seconds=1))
+    await restarted.stop()
+    assert posted.status == "sent" and posted.text != timed_out.text
+    assert [m["text"] for m in await alice_in_chat.channel_posts(CHANNEL)] == [timed_out.text, posted.text]

@@ -112,3 +112,15 @@ def test_schedule_store_saves_validates_and_resets(fresh_db):
     assert another.changed() and another.load().expression == "0 */3 * * *"
     with pytest.raises(ScheduleError, match="not a valid cron"):
         ScheduleStore("99 * * * *", fresh_db)
+
+
+@pytest.mark.parametrize("expression", ["3000000d", "99999999999999999999d", "5000000000000h", "2900000d"])
+def test_a_schedule_that_cannot_fire_is_refused_before_it_is_stored(expression, db):
+    # 3000000d from the epoch (2000) fires first in the year 10213, which no datetime can hold;
+    # 2900000d fires once in 9940, and never again.
+    with pytest.raises(ScheduleError, match="cannot be used"):
+        parse_schedule(expression)
+    store = ScheduleStore("1h", db)
+    with pytest.raises(ScheduleError):
+        store.save(expression)
+    assert store.load().expression == "1h"
