@@ -108,6 +108,7 @@ async def test_a_reply_repeats_only_the_last_line_of_the_prompt(running_bot, ali
     reply = await alice.ask(None, prompt)
     assert reply["text"].startswith("…the quick brown ")
     assert reply["entities"][0] == {"type": "bold", "offset": 0, "length": len("…the quick brown ")}
+    await running_bot.settled()
     assert running_bot.prompts(ALICE)[0].text == prompt  # the whole prompt was read and kept
 
 

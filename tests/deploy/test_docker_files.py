@@ -130,7 +130,10 @@ def test_services_are_wired_as_documented(env_file):
 
     trainer = services["trainer"]
     assert trainer["profiles"] == ["train"]
-    model_path = bot["environment"]["MODEL_PATH"]
+    # no MODEL_PATH: the trainer's run is served when it exists, else the model bundled in the image
+    assert "MODEL_PATH" not in bot["environment"] and "MODEL_PATH" not in scheduler["environment"]
+    model_path = bot["environment"]["MODEL_RUN_DIR"]
+    assert scheduler["environment"]["MODEL_RUN_DIR"] == model_path
     assert trainer["environment"]["RNNBOT_RUN_DIR"] == model_path
     # the trainer writes the volume the bot (and the scheduler) read
     written = {v["source"]: v["target"] for v in trainer["volumes"] if not v.get("read_only")}
