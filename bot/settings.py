@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     queue_size: int = Field(64, description="pending generation requests before users are told to retry")
     max_batch: int = Field(64, description="requests the worker completes in one batched call")
     batch_wait_ms: float = Field(5.0, description="how long the worker waits to fill a batch")
+    generation_precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        "auto", description="weights generation steps run on; auto = int8 where it is faster for the batch")
     # per-user rate limit: at most rate_limit_count completions per rate_limit_window_s
     rate_limit_count: int = 5
     rate_limit_window_s: float = 30.0
