@@ -36,11 +36,12 @@ def torch_dtype(precision: str) -> torch.dtype:
 # rows and on `dense` (fp32 or bf16) weights above (models/fast_step.py).
 GENERATION_PRECISIONS = ("auto", "fp32", "bf16", "int8")
 # `auto`'s switch from int8 to dense weights. Measured on an AVX2-only EPYC (bench/generation.py
-# --sweep; bench/README.md): a whole int8 step was faster than fp32 at every batch size from 1 to
-# 256, on the 2x256 and 2x512 models (AVX2's u8 x s8 multiply-add does twice the work of an fp32
-# FMA per instruction, and reads a quarter of the bytes); at 512 and 1024 rows the two were within
-# noise of each other on the 2x256 model. The bot's batches are at most MAX_BATCH (64) rows.
-AUTO_INT8_MAX_BATCH = 256
+# --sweep; bench/README.md): a whole int8 step was faster than fp32 at every batch size tried, 1 to
+# 512 rows, on the 2x256 and 2x512 models (0.44-0.80x fp32's time at batch 1, 0.54-0.67x at 64):
+# AVX2's u8 x s8 multiply-add does twice an fp32 FMA's work per instruction on a quarter of the
+# bytes. Above the largest size measured, dense weights (the exact path). The bot's batches are at
+# most MAX_BATCH (64) rows.
+AUTO_INT8_MAX_BATCH = 512
 
 
 @dataclass(frozen=True)
