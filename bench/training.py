@@ -1,15 +1,19 @@
 """Training throughput: a plain fp32 nn.LSTM loop against rnnbot's trainer step, in one process.
 
-Baseline: the plainest way to train this model, embedding -> torch.nn.LSTM -> linear in fp32,
-AdamW, gradient clipping, the same batch, sequence length and sizes. The project path is `Trainer.train_step`
-exactly as `rnnbot train` runs it (`--precision auto`: bf16 autocast where the CPU has native bf16).
+Baseline: embedding -> torch.nn.LSTM -> linear in fp32, AdamW, gradient clipping, the same batch,
+sequence length and sizes: the training loop a first PyTorch char-RNN has. The project path is
+`Trainer.train_step` exactly as `rnnbot train` runs it (`--precision auto`: bf16 autocast where the
+CPU has native bf16, fp32 elsewhere).
 
     python bench/training.py [--hidden 512 --layers 2 --batch-size 64 --seq-len 128]
-                             [--steps 20 --rounds 3] [--quality-minutes M]
+                             [--steps 20 --rounds 3] [--threads N] [--clock cpu] [--bf16] [--quality-minutes M]
 
 Both run on the same KJV batches, alternating in rounds so that load from other processes hits
-both alike; the table shows the median chars/s. `--quality-minutes M` then trains each path for M
-minutes of wall clock from the same initial weights and reports the KJV validation loss.
+both alike; the table shows the median chars/s. Then, in the same run, torch's matrix-product rate
+on the training step's own shapes (fp32; bf16 too where the CPU has native bf16, or with --bf16),
+and each path's achieved GFLOP/s as a share of the best of those rates: how far the step is from
+what the products alone would allow. `--quality-minutes M` then trains each path for M minutes of
+wall clock from the same initial weights and reports the KJV validation loss.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from models.precision import bf16_supported
 from trainer.config import TrainConfig
 from trainer.corpora import load_corpus
 from trainer.evaluate import estimate_loss
@@ -64,11 +69,47 @@ class Baseline:
         return loss.item()
 
 
+def step_shapes(batch: int, seq_len: int, hidden: int, embedding: int, layers: int, vocab: int) -> dict:
+    """(M, K, N) of the products in one LSTM training step (forward and backward)."""
+    BT, G = batch * seq_len, 4 * hidden
+    shapes = {
+        "input projection, all steps (BT x E @ E x 4H)": (BT, embedding, G),
+        "recurrent, one time step (B x H @ H x 4H)": (batch, hidden, G),
+        "its backward, dh (B x 4H @ 4H x H)": (batch, G, hidden),
+        "weight gradient (H x BT @ BT x 4H)": (hidden, BT, G),
+        "head (BT x H @ H x V)": (BT, hidden, vocab),
+    }
+    if layers > 1 and embedding != hidden:
+        shapes["deeper input projection (BT x H @ H x 4H)"] = (BT, hidden, G)
+    return shapes
+
+
+def training_flops(batch: int, seq_len: int, hidden: int, embedding: int, layers: int, vocab: int) -> float:
+    """FLOPs of one training step's products: forward 2*M*K*N each, backward twice that."""
+    BT, G = batch * seq_len, 4 * hidden
+    forward = sum(2 * BT * G * ((embedding if layer == 0 else hidden) + hidden) for layer in range(layers))
+    forward += 2 * BT * hidden * vocab
+    return 3 * forward
+
+
+CLOCK = time.perf_counter  # --clock cpu: time.process_time
+
+
+def gemm_gflops(M: int, K: int, N: int, dtype: torch.dtype, seconds: float = 0.3) -> float:
+    a, b = torch.randn(M, K).to(dtype), torch.randn(K, N).to(dtype)
+    a @ b
+    n, t0 = 0, CLOCK()
+    while CLOCK() - t0 < seconds:
+        a @ b
+        n += 1
+    return 2 * M * K * N * n / (CLOCK() - t0) / 1e9
+
+
 def chars_per_s(step, batches, chars_per_batch: int) -> float:
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     for x, y in batches:
         step(x, y)
-    return len(batches) * chars_per_batch / (time.perf_counter() - t0)
+    return len(batches) * chars_per_batch / (CLOCK() - t0)
 
 
 def train_for(step, batcher, seconds: float) -> int:
@@ -91,7 +132,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--quality-minutes", type=float, default=0.0)
+    parser.add_argument("--bf16", action="store_true", help="also time bf16 products where bf16 is not native")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time (with --threads 1, robust to other processes' load)")
     args = parser.parse_args()
+    if args.clock == "cpu":
+        global CLOCK
+        CLOCK = time.process_time
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(corpus="kjv", hidden=args.hidden, layers=args.layers, batch_size=args.batch_size,
@@ -116,6 +163,27 @@ def main() -> None:
     label = f"{args.layers}x{args.hidden} lstm B={args.batch_size} T={args.seq_len}: training chars/s"
     print(f"{'configuration':<{len(label)}}  {'baseline':>10}  {'rnnbot':>10}  {'ratio':>7}")
     print(f"{label}  {b:>10,.0f}  {o:>10,.0f}  {o / b:>6.2f}x")
+
+    embedding = project.model.config.embedding_dim
+    vocab = len(project.vocab)
+    shapes = step_shapes(args.batch_size, args.seq_len, args.hidden, embedding, args.layers, vocab)
+    dtypes = [torch.float32] + ([torch.bfloat16] if bf16_supported() or args.bf16 else [])
+    rates = {(name, dt): statistics.median(gemm_gflops(*mkn, dt) for _ in range(3))
+             for name, mkn in shapes.items() for dt in dtypes}
+    print("\ntorch matrix products on the step's shapes, GFLOP/s (median of 3), in the same run:")
+    for dt in dtypes:
+        native = "" if dt is torch.float32 else (" (native)" if bf16_supported() else " (emulated: no AVX512-BF16/AMX)")
+        print(f"  {str(dt).replace('torch.', '')}{native}:")
+        for name, (M, K, N) in shapes.items():
+            print(f"    {name:<48} M={M:<5} K={K:<5} N={N:<5} {rates[(name, dt)]:8.1f}")
+    best_dt = max(dtypes, key=lambda dt: max(rates[(n, dt)] for n in shapes))
+    best = max(rates[(n, best_dt)] for n in shapes)
+    flops = training_flops(args.batch_size, args.seq_len, args.hidden, embedding, args.layers, vocab)
+    print(f"one training step: {flops / 1e9:.1f} GFLOP in its products (forward + backward)")
+    for name, rate in (("baseline", b), ("rnnbot", o)):
+        achieved = flops * rate / chars / 1e9
+        print(f"  {name}: {achieved:.1f} GFLOP/s = {100 * achieved / best:.0f}% of the best product rate "
+              f"({best:.1f} GFLOP/s, {str(best_dt).replace('torch.', '')})")
 
     if args.quality_minutes:
         seconds = args.quality_minutes * 60

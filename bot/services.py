@@ -133,7 +133,7 @@ def create_services(settings: Settings, *, migrate: bool = False, role: str = "s
             with database.transaction() as session:
                 repo.sync_admins(session, admin_ids=settings.admin_user_ids)
         paths, default = resolve_models(settings, database)
-        models = ModelStore(paths, default)
+        models = ModelStore(paths, default, settings.generation_precision)
     except BaseException:
         database.close()
         raise

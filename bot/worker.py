@@ -49,13 +49,14 @@ class Request:
 class ModelStore:
     """Named generators; swapped as a whole on reload, so a running batch keeps its own."""
 
-    def __init__(self, paths: dict[str, str], default: str):
+    def __init__(self, paths: dict[str, str], default: str, precision: str = "auto"):
         self._generators: dict[str, Generator] = {}
         self.default = default
+        self.precision = precision  # GENERATION_PRECISION (models/precision.py)
         self.replace(paths, default)
 
     def replace(self, paths: dict[str, str], default: str) -> None:
-        generators = {name: Generator.load(path) for name, path in paths.items()}
+        generators = {name: Generator.load(path, self.precision) for name, path in paths.items()}
         if default not in generators:
             raise ValueError(f"default model {default!r} is not among {sorted(generators)}")
         self._generators, self.default = generators, default

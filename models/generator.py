@@ -17,7 +17,6 @@ import torch
 from models.checkpoint import Checkpoint, load_checkpoint
 from models.fast_step import FastStepper
 from models.model import CharRNN, State
-from models.precision import torch_dtype
 from models.sampling import check_sampling_args, gumbel_noise, sample_next
 from models.vocab import Vocab
 
@@ -41,11 +40,15 @@ class Generator:
     def __init__(self, model: CharRNN, vocab: Vocab, checkpoint: Checkpoint | None = None,
                  precision: str = "fp32", start_context: str | None = None):
         """Sample from `model` (call model.eval() first). Weights are copied into the fast stepper,
-        so a model that keeps training needs a new Generator to sample its new weights."""
+        so a model that keeps training needs a new Generator to sample its new weights.
+
+        `precision` (models/precision.py GENERATION_PRECISIONS): fp32, bf16, int8, or auto (int8
+        weights where they are faster for the batch in hand). The same seed gives the same text
+        on the same precision; int8 and fp32 texts may part after a while."""
         self.model = model
         self.vocab = vocab
         self.checkpoint = checkpoint
-        self._step = FastStepper(model, torch_dtype(precision))
+        self._step = FastStepper(model, precision)
         # An empty prompt is burned in on this: a few whole lines of training text saved in the
         # checkpoint (so the state is one the model knows at a line start), else a bare newline.
         if start_context is None and checkpoint is not None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from models.errors import RnnbotError
+from models.quantized import int8_supported
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -27,3 +30,38 @@ def resolve_precision(requested: str) -> str:
 
 def torch_dtype(precision: str) -> torch.dtype:
     return torch.bfloat16 if resolve_precision(precision) == "bf16" else torch.float32
+
+
+# Generation: the matrix products of a step run on int8 weights for batches up to int8_max_batch
+# rows and on `dense` (fp32 or bf16) weights above (models/fast_step.py).
+GENERATION_PRECISIONS = ("auto", "fp32", "bf16", "int8")
+# `auto`'s switch from int8 to dense weights. Measured on an AVX2-only EPYC (bench/generation.py
+# --sweep; bench/README.md): a whole int8 step was faster than fp32 at every batch size tried, 1 to
+# 512 rows, on the 2x256 and 2x512 models (0.44-0.80x fp32's time at batch 1, 0.54-0.67x at 64):
+# AVX2's u8 x s8 multiply-add does twice an fp32 FMA's work per instruction on a quarter of the
+# bytes. Above the largest size measured, dense weights (the exact path). The bot's batches are at
+# most MAX_BATCH (64) rows.
+AUTO_INT8_MAX_BATCH = 512
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    dense: torch.dtype = torch.float32  # weights for batches above int8_max_batch
+    int8_max_batch: int = 0  # batches of at most this many rows use int8 weights (0 = never)
+
+
+def generation_plan(requested: str) -> StepPlan:
+    """GENERATION_PRECISION / `rnnbot sample --precision` -> the weights a generation step uses."""
+    if requested not in GENERATION_PRECISIONS:
+        raise RnnbotError(f"generation precision must be one of {', '.join(GENERATION_PRECISIONS)}, got {requested!r}")
+    if requested == "bf16" and not bf16_supported():
+        raise RnnbotError("generation precision bf16: this CPU has no native bf16 support (AVX512-BF16 or AMX); "
+                          "use auto, int8 or fp32")
+    if requested == "int8" and not int8_supported():
+        raise RnnbotError("generation precision int8: this PyTorch build has no fbgemm int8 kernels; use auto or fp32")
+    if requested == "int8":
+        return StepPlan(torch.float32, 1 << 30)
+    if requested == "auto":
+        dense = torch.bfloat16 if bf16_supported() else torch.float32
+        return StepPlan(dense, AUTO_INT8_MAX_BATCH if int8_supported() else 0)
+    return StepPlan(torch.bfloat16 if requested == "bf16" else torch.float32, 0)

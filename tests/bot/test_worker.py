@@ -24,7 +24,7 @@ async def test_concurrent_requests_are_batched_and_match_direct_calls(store):
     finally:
         worker.stop()
     assert worker.batches == 1 and worker.largest_batch == len(prompts)
-    direct = Generator.load(store.get("tiny").checkpoint.path)
+    direct = Generator.load(store.get("tiny").checkpoint.path, store.precision)
     for i, (p, r) in enumerate(zip(prompts, results)):
         assert len(r.text) == 20 + i
         assert r.text == direct.complete([p], max_chars=20 + i, temperature=0.7, seed=100 + i)[0].text

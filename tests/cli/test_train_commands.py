@@ -112,6 +112,17 @@ def test_bad_sampling_arguments(trained_run, args, fragment):
     assert_clean_error(run_cli("sample", "--checkpoint", str(trained_run), *args), fragment)
 
 
+def test_sample_precision_choice(trained_run):
+    from models.precision import bf16_supported
+
+    args = ("sample", "--checkpoint", str(trained_run), "--prime", "the", "--length", "40", "--num", "2", "--seed", "3")
+    first, again = run_cli(*args, "--precision", "int8"), run_cli(*args, "--precision", "int8")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == again.stdout  # same seed, same path, same text
+    if not bf16_supported():
+        assert_clean_error(run_cli(*args, "--precision", "bf16"), "no native bf16")
+
+
 def test_corrupt_checkpoint_and_bad_env(tmp_path):
     bad = tmp_path / "best.safetensors"
     bad.write_bytes(b"garbage")

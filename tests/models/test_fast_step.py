@@ -64,3 +64,18 @@ def test_same_samples_as_the_nn_module_path(cell):
         a = fast.complete(prompts, max_chars=120, seed=5, **kwargs)
         b = reference.complete(prompts, max_chars=120, seed=5, **kwargs)
         assert [c.text for c in a] == [c.text for c in b]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_a_step_runs_on_the_calling_thread_alone_and_restores_the_thread_count(precision):
+    stepper = FastStepper(random_model("lstm", hidden=16), precision)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = []
+        original = stepper._lstm_or_rnn
+        stepper._lstm_or_rnn = lambda *args: (seen.append(torch.get_num_threads()), original(*args))[1]
+        stepper(torch.tensor([1, 2]), stepper.init_state(2))
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
