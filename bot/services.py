@@ -29,6 +29,8 @@ from db.migrate import require_head
 from db.outbox import Outbox
 from db.session import Database, database_errors, safe_url
 from models.bundled import default_model
+from models.device import describe as describe_device
+from models.device import resolve_device
 from models.errors import RnnbotError
 
 log = logging.getLogger(__name__)
@@ -133,7 +135,9 @@ def create_services(settings: Settings, *, migrate: bool = False, role: str = "s
             with database.transaction() as session:
                 repo.sync_admins(session, admin_ids=settings.admin_user_ids)
         paths, default = resolve_models(settings, database)
-        models = ModelStore(paths, default, settings.generation_precision)
+        device = resolve_device(settings.device)
+        log.info("generating on %s", describe_device(device))
+        models = ModelStore(paths, default, settings.generation_precision, device)
     except BaseException:
         database.close()
         raise

@@ -44,6 +44,8 @@ class Settings(DatabaseSettings, LogSettings):
     batch_wait_ms: float = Field(5.0, description="how long the worker waits to fill a batch")
     heavy_workers: int = Field(1, ge=1, le=64, description="threads for /neuron pictures and candidate scoring")
     heavy_queue_size: int = Field(8, ge=0, description="more such jobs that may wait before users are told to retry")
+    device: str = Field("auto", description="where models generate: auto (a CUDA GPU when there is one, else "
+                                            "the CPU), cpu, cuda or cuda:N")
     generation_precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
         "auto", description="weights generation steps run on; auto = int8 where it is faster for the batch")
     # per-user rate limit: at most rate_limit_count completions per rate_limit_window_s

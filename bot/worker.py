@@ -17,6 +17,8 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import torch
+
 from models.generator import Completion, Generator
 
 log = logging.getLogger(__name__)
@@ -49,14 +51,16 @@ class Request:
 class ModelStore:
     """Named generators; swapped as a whole on reload, so a running batch keeps its own."""
 
-    def __init__(self, paths: dict[str, str], default: str, precision: str = "auto"):
+    def __init__(self, paths: dict[str, str], default: str, precision: str = "auto",
+                 device: torch.device | str = "cpu"):
         self._generators: dict[str, Generator] = {}
         self.default = default
         self.precision = precision  # GENERATION_PRECISION (models/precision.py)
+        self.device = torch.device(device)  # DEVICE (models/device.py): every model samples there
         self.replace(paths, default)
 
     def replace(self, paths: dict[str, str], default: str) -> None:
-        generators = {name: Generator.load(path, self.precision) for name, path in paths.items()}
+        generators = {name: Generator.load(path, self.precision, self.device) for name, path in paths.items()}
         if default not in generators:
             raise ValueError(f"default model {default!r} is not among {sorted(generators)}")
         self._generators, self.default = generators, default

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cli.train_commands import DEVICE_HELP, announce_device, chosen_device
 from models.errors import RnnbotError
 
 MAX_PNG_CHARS = 4000  # the PNG draws one text artist per character; the HTML has no limit
@@ -27,6 +28,7 @@ def register(sub) -> None:
     s.add_argument("--top5", action="store_true", help="show the 5 likeliest next characters under each one")
     s.add_argument("--width", type=int, default=80, help="PNG: characters per row (default: 80)")
     s.add_argument("--out", required=True, metavar="PREFIX", help="write PREFIX.html and PREFIX.png")
+    s.add_argument("--device", default="auto", help=DEVICE_HELP)
     s.set_defaults(handler=cmd_show)
 
     f = actions.add_parser("find", help="rank cells by correlation with text features; write a gallery")
@@ -39,6 +41,7 @@ def register(sub) -> None:
                    help="feature set: code (strings, comments, indentation) for Python; auto decides by corpus")
     f.add_argument("--streams", type=int, default=32, help="read the text as this many parallel slices")
     f.add_argument("--out", type=Path, metavar="DIR", help="gallery folder (default: <checkpoint folder>/neurons)")
+    f.add_argument("--device", default="auto", help=DEVICE_HELP)
     f.set_defaults(handler=cmd_find)
 
 
@@ -79,13 +82,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     text = _read_text(args)
     if not text:
         raise RnnbotError("the text is empty")
-    generator = Generator.load(args.checkpoint)
+    generator = Generator.load(args.checkpoint, device=chosen_device(args.device))
     cfg = generator.model.config
     value = args.value or default_value(generator)
     check_value(value, generator.model.is_lstm)
     findings = _saved_findings(args, generator)
     if findings is None:
         check_cell(args.layer, args.cell, cfg.layers, cfg.hidden)
+    announce_device(generator.device)
     unknown = generator.vocab.unknown_chars(text)
     if unknown:
         shown = ", ".join(repr(c) for c in unknown[:10])
@@ -126,9 +130,10 @@ def cmd_find(args: argparse.Namespace) -> int:
 
     if args.streams < 1:
         raise RnnbotError(f"--streams must be at least 1, got {args.streams}")
-    generator = Generator.load(args.checkpoint)
+    generator = Generator.load(args.checkpoint, device=chosen_device(args.device))
     if args.value:
         check_value(args.value, generator.model.is_lstm)
+    announce_device(generator.device)
     text, source, code = held_out_text(generator.checkpoint, args.corpus, args.chars, args.features)
     with TaskProgress(len(text), "reading the text", "chars") as progress:
         findings, acts, feats = find_cells(generator, text, code, args.value, args.streams, source,

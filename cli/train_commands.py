@@ -14,7 +14,7 @@ from trainer.config import TrainConfig
 ENV_PREFIX = "RNNBOT_"
 # What may change when a run is resumed; the rest would make it a different run.
 RESUME_OVERRIDES = {"max_steps", "max_minutes", "stop_after", "eval_every", "log_every", "sample_chars",
-                    "threads", "database_url"}
+                    "threads", "database_url", "device"}
 STOP_WORDS = {"newline": "\n", "none": None}
 DEFAULT_CHECKPOINT_HELP = ("run directory (its best checkpoint) or checkpoint file "
                            "(default: the trained run in runs/kjv, else the bundled KJV model)")
@@ -22,6 +22,8 @@ MAX_SAMPLES = 1024  # rnnbot sample --num: one batch
 MAX_SAMPLE_CHARS = 100_000
 # models.precision.GENERATION_PRECISIONS, spelled out: importing it would load torch for every command.
 GENERATION_PRECISIONS = ("auto", "fp32", "bf16", "int8")
+# models.device.DEVICE_HELP, likewise.
+DEVICE_HELP = "auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N (default: auto)"
 
 
 def register(sub) -> None:
@@ -47,6 +49,7 @@ def register(sub) -> None:
     p.add_argument("--top-p", type=float, help="sample only within this probability mass")
     p.add_argument("--seed", type=int, help="random seed (sample i uses seed + i)")
     p.add_argument("--stop-at", default="none", help="'newline' ends each sample at a line end; or any string")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--precision", default="auto", choices=GENERATION_PRECISIONS,
                    help="weights the generation step runs on (auto: int8 where it is faster for the batch; "
                         "bf16 only on CPUs with native bf16)")
@@ -58,6 +61,7 @@ def register(sub) -> None:
     p.add_argument("--book-names", action="store_true", help="KJV: prefix verses with their book name")
     p.add_argument("--val-fraction", type=float, help="default: the fraction used in training")
     p.add_argument("--max-chars", type=int, help="evaluate only the first N characters of the validation split")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.set_defaults(handler=cmd_eval)
 
 
@@ -70,6 +74,20 @@ def checkpoint_or_default(checkpoint: str | None) -> str:
     path, where = default_model()
     print(f"rnnbot: no --checkpoint: using {where}", file=sys.stderr)
     return str(path)
+
+
+def chosen_device(spec: str):
+    """--device resolved: a one-line error when this machine lacks it."""
+    from models.device import resolve_device
+
+    return resolve_device(spec)
+
+
+def announce_device(device) -> None:
+    """Say on stderr where the work runs (once the model has loaded: errors come first, alone)."""
+    from models.device import describe
+
+    print(f"rnnbot: running on {describe(device)}", file=sys.stderr)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -126,13 +144,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from models.generator import Generator
+    from models.sampling import check_sampling_args
 
     if not 1 <= args.num <= MAX_SAMPLES:
         raise RnnbotError(f"--num must be from 1 to {MAX_SAMPLES}, got {args.num}")
     if args.length > MAX_SAMPLE_CHARS:  # the sampling noise alone takes length x vocabulary floats per sample
         raise RnnbotError(f"--length must be at most {MAX_SAMPLE_CHARS:,}, got {args.length:,}")
+    check_sampling_args([args.temperature], [args.length], args.top_k, args.top_p)
     stop = STOP_WORDS.get(args.stop_at, args.stop_at)
-    generator = Generator.load(checkpoint_or_default(args.checkpoint), args.precision)
+    device = chosen_device(args.device)
+    generator = Generator.load(checkpoint_or_default(args.checkpoint), args.precision, device)
+    announce_device(device)
     completions = generator.complete([args.prime] * args.num, max_chars=args.length, temperature=args.temperature,
                                      top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop_at=stop)
     if completions[0].unknown_chars:
@@ -155,10 +177,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.max_chars is not None and args.max_chars < 2:
         raise RnnbotError(f"--max-chars must be at least 2, got {args.max_chars}")
+    device = chosen_device(args.device)
     ckpt = load_checkpoint(checkpoint_or_default(args.checkpoint))
     corpus_name = args.corpus or ckpt.corpus
     if not corpus_name:
         raise RnnbotError("this checkpoint does not name its corpus: pass --corpus")
+    announce_device(device)
     corpus = load_corpus(corpus_name, args.book_names)
     fraction = args.val_fraction or ckpt.extra.get("val_fraction", 0.1)
     _, val_text = corpus.split(fraction)
@@ -171,7 +195,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
               file=sys.stderr)
     ids = encode(ckpt.vocab, val_text)
     with TaskProgress(len(ids) - 1, "evaluating", "chars") as progress:
-        nats = estimate_loss(ckpt.build_model(), ids, on_progress=progress.update)
+        nats = estimate_loss(ckpt.build_model().to(device), ids, on_progress=progress.update)
     print(f"{ckpt.path} on {corpus.name} validation ({len(val_text):,} chars, {scope}): "
           f"{nats:.4f} nats/char, {bits(nats):.4f} bits/char")
     return 0

@@ -99,8 +99,9 @@ def save_checkpoint(ckpt: Checkpoint, path: Path) -> Path:
         raise ValueError(f"checkpoint path must end in {WEIGHTS_SUFFIX}: {path}")
     meta = ckpt.metadata()
     header = {key: json.dumps(value) for key, value in meta.items()}
-    # safetensors wants contiguous, non-shared tensors; cast to fp32 so files are portable.
-    tensors = {k: v.detach().to(torch.float32).contiguous().clone() for k, v in ckpt.state_dict.items()}
+    # safetensors wants contiguous, non-shared tensors; fp32 CPU tensors, so files are portable
+    # (a model trained on a GPU samples on a CPU-only machine, and the reverse).
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous().clone() for k, v in ckpt.state_dict.items()}
     atomic_write(path, lambda tmp: _write_weights(tmp, tensors, header))
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     return path
@@ -201,14 +202,28 @@ def one_line(exc: BaseException) -> str:
 
 
 def save_resume_state(state: dict, path: Path) -> None:
+    """Written with every tensor on the CPU, so a run continues on any device (load_resume_state)."""
+    state = on_cpu(state)
     atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
 
 
-def load_resume_state(path: Path) -> dict:
+def on_cpu(value):
+    """`value` with every tensor inside it (dicts, lists, tuples) moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cpu(v) for v in value)
+    return value
+
+
+def load_resume_state(path: Path, device: torch.device | str = "cpu") -> dict:
+    """The resume state, its tensors mapped onto `device` (the one training continues on)."""
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{p}: no resume state here (was this run directory made by `rnnbot train`?)")
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        return torch.load(p, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged file
         raise CheckpointError(f"{p}: corrupt resume state ({str(exc).splitlines()[0]})") from None

@@ -24,6 +24,10 @@ state handed to the caller is a strided view of the block. Gates are written int
 slices (i, f, o, g) are made once per batch. A state the stepper did not make itself (from the
 caller's own tensors, or after the generator drops finished rows) is copied into a new block on
 that call, and the caller's tensors are updated in place as well.
+
+Device: the weights, the block and the buffers live on the stepper's device (`device=`, the CPU
+by default). int8 products are fbgemm's, a CPU kernel, so a stepper on a GPU uses its dense
+weights at every batch size.
 """
 
 from __future__ import annotations
@@ -45,10 +49,10 @@ class StepState(tuple):
 
 class _Workspace:
     def __init__(self, stepper: FastStepper, batch: int, c: torch.Tensor | None):
-        L, H, P = stepper.layers, stepper.hidden, len(PAD)
+        L, H, P, dev = stepper.layers, stepper.hidden, len(PAD), stepper.device
         W = H + P
-        self.block = torch.empty(batch, L * W)
-        self.block.view(batch, L, W)[:, :, :P] = torch.tensor(PAD)
+        self.block = torch.empty(batch, L * W, device=dev)
+        self.block.view(batch, L, W)[:, :, :P] = torch.tensor(PAD, device=dev)
         self.h = self.block.as_strided((L, batch, H), (W, L * W, 1), P)  # the (L, B, H) state view
         self.hs = self.h.unbind(0)  # layer l's h, (B, H)
         self.span = [self.block[:, i * W:(i + 1) * W] for i in range(L)]  # [p, h_i]
@@ -57,11 +61,11 @@ class _Workspace:
         if stepper.cell == "gru":
             return
         G = 4 if stepper.cell == "lstm" else 1
-        self.rows = torch.empty(batch, G * H)  # layer 0's table rows
-        self.gates = [torch.empty(batch, G * H) for _ in range(L)]
+        self.rows = torch.empty(batch, G * H, device=dev)  # layer 0's table rows
+        self.gates = [torch.empty(batch, G * H, device=dev) for _ in range(L)]
         if stepper.cell == "lstm":
             self.cs = c.unbind(0)
-            self.tmp = torch.empty(batch, H)
+            self.tmp = torch.empty(batch, H, device=dev)
             # gates are ordered (i, f, o, g): one sigmoid covers the first three
             self.ifo = [g[:, :3 * H] for g in self.gates]
             self.g = [g[:, 3 * H:] for g in self.gates]
@@ -76,28 +80,31 @@ class _Workspace:
 
 
 class FastStepper:
-    def __init__(self, model: CharRNN, precision: str | torch.dtype | StepPlan = "fp32"):
+    def __init__(self, model: CharRNN, precision: str | torch.dtype | StepPlan = "fp32",
+                 device: torch.device | str = "cpu"):
         """precision: a GENERATION_PRECISIONS name, a StepPlan, or a float dtype for the weights."""
+        self.device = torch.device(device)
         if isinstance(precision, str):
-            plan = generation_plan(precision)
+            plan = generation_plan(precision, self.device)
         elif isinstance(precision, torch.dtype):
             plan = StepPlan(precision, 0)
         else:
             plan = precision
         cfg = model.config
         self.cell, self.layers, self.hidden = cfg.cell, cfg.layers, cfg.hidden
-        self.dtype, self.int8_max_batch = plan.dense, plan.int8_max_batch
+        self.dtype = plan.dense
+        self.int8_max_batch = plan.int8_max_batch if self.device.type == "cpu" else 0  # fbgemm: CPU only
         rnn, H, P, dtype = model.rnn, cfg.hidden, len(PAD), plan.dense
         # LSTM gates are stored (i, f, g, o); reordered to (i, f, o, g) so one sigmoid covers three.
         order = (torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
                  if self.cell == "lstm" else None)
         with torch.no_grad():
             def w(name):
-                t = getattr(rnn, name).detach().float()
+                t = getattr(rnn, name).detach().float().cpu()  # built on the CPU, then moved
                 return t[order] if order is not None else t
 
             # (V, G*H): embedding row -> layer-0 input pre-activation, biases included.
-            table = model.embed.weight.detach().float() @ w("weight_ih_l0").T + w("bias_ih_l0")
+            table = model.embed.weight.detach().float().cpu() @ w("weight_ih_l0").T + w("bias_ih_l0")
             if self.cell != "gru":
                 table = table + w("bias_hh_l0")
             self.table0 = table.to(dtype).contiguous()
@@ -122,8 +129,16 @@ class FastStepper:
             def dense(p):
                 return None if p is None else (p[0].T.to(dtype).contiguous(), None if p[1] is None else p[1].to(dtype))
             self.w_hh, self.w_ih, self.w_cat = map(lambda ps: [dense(p) for p in ps], (hh, ih, cat))
-            self.w_head = model.head.weight.detach().float().T.to(dtype).contiguous()  # (H, V)
-            self.b_head = model.head.bias.detach().float().to(dtype)
+            self.w_head = model.head.weight.detach().float().cpu().T.to(dtype).contiguous()  # (H, V)
+            self.b_head = model.head.bias.detach().float().cpu().to(dtype)
+            if self.device.type != "cpu":
+                def moved(p):
+                    return None if p is None else tuple(None if t is None else t.to(self.device) for t in p)
+
+                self.table0, self.table0_f32 = self.table0.to(self.device), self.table0_f32.to(self.device)
+                self.w_hh, self.w_ih, self.w_cat = ([moved(p) for p in ps] for ps in (self.w_hh, self.w_ih,
+                                                                                         self.w_cat))
+                self.w_head, self.b_head = self.w_head.to(self.device), self.b_head.to(self.device)
             self.q_hh = self.q_ih = self.q_cat = None
             if self.int8_max_batch > 0:
                 from models.quantized import Int8Linear
@@ -134,7 +149,7 @@ class FastStepper:
                 self.q_cat = [None if p is None else Int8Linear(*p) for p in cat]
 
     def init_state(self, batch: int) -> State:
-        c = torch.zeros(self.layers, batch, self.hidden) if self.cell == "lstm" else None
+        c = torch.zeros(self.layers, batch, self.hidden, device=self.device) if self.cell == "lstm" else None
         ws = _Workspace(self, batch, c)
         ws.h.zero_()
         return ws.state(self)
@@ -173,7 +188,7 @@ class FastStepper:
         # and on a shared CPU a worker that is not scheduled stalls every product: with torch's 2
         # threads on this 2-vCPU machine and the other vCPU busy, a batch-1 step took 11-13 ms
         # instead of 0.3-0.5 ms. (set_num_threads is per calling thread for OpenMP and MKL.)
-        threads = torch.get_num_threads()
+        threads = torch.get_num_threads() if self.device.type == "cpu" else 1
         if threads > 1:
             torch.set_num_threads(1)
         try:

@@ -38,17 +38,20 @@ def per_prompt(value, n: int, what: str) -> list:
 
 class Generator:
     def __init__(self, model: CharRNN, vocab: Vocab, checkpoint: Checkpoint | None = None,
-                 precision: str = "fp32", start_context: str | None = None):
+                 precision: str = "fp32", start_context: str | None = None,
+                 device: torch.device | str | None = None):
         """Sample from `model` (call model.eval() first). Weights are copied into the fast stepper,
         so a model that keeps training needs a new Generator to sample its new weights.
 
         `precision` (models/precision.py GENERATION_PRECISIONS): fp32, bf16, int8, or auto (int8
         weights where they are faster for the batch in hand). The same seed gives the same text
-        on the same precision; int8 and fp32 texts may part after a while."""
-        self.model = model
+        on the same precision and device; int8 and fp32 texts may part after a while.
+        `device`: where to sample (default: the model's own); the model is moved there."""
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.model = model.to(self.device)
         self.vocab = vocab
         self.checkpoint = checkpoint
-        self._step = FastStepper(model, precision)
+        self._step = FastStepper(model, precision, self.device)
         # An empty prompt is burned in on this: a few whole lines of training text saved in the
         # checkpoint (so the state is one the model knows at a line start), else a bare newline.
         if start_context is None and checkpoint is not None:
@@ -57,9 +60,9 @@ class Generator:
         self._start_ids = vocab.encode(self.start_context)
 
     @classmethod
-    def load(cls, path: str | Path, precision: str = "fp32") -> Generator:
+    def load(cls, path: str | Path, precision: str = "fp32", device: torch.device | str = "cpu") -> Generator:
         checkpoint = load_checkpoint(path)
-        return cls(checkpoint.build_model(), checkpoint.vocab, checkpoint, precision)
+        return cls(checkpoint.build_model(), checkpoint.vocab, checkpoint, precision, device=device)
 
     @property
     def name(self) -> str:
@@ -72,7 +75,7 @@ class Generator:
         padded = torch.zeros(len(prompt_ids), int(lengths.max()), dtype=torch.long)
         for row, ids in enumerate(prompt_ids):
             padded[row, : len(ids)] = torch.tensor(ids)
-        logits, state = self.model.run_packed(padded, lengths)
+        logits, state = self.model.run_packed(padded.to(self.device), lengths)
         return logits, tuple(s.contiguous() for s in state)
 
     @torch.inference_mode()
@@ -104,8 +107,8 @@ class Generator:
         if seed is None:
             seed = secrets.randbits(62)
         seeds = [seed + i for i in range(n)] if isinstance(seed, int) else per_prompt(seed, n, "seeds")
-        stops = _Stops(self.vocab, stop_at)
-        rows = _Rows(limits, temps, seeds, len(self.vocab))
+        stops = _Stops(self.vocab, stop_at, self.device)
+        rows = _Rows(limits, temps, seeds, len(self.vocab), self.device)
         logits, state = self._burn_in([self.vocab.encode(p) if p else self._start_ids for p in prompts])
         for t in range(rows.max_chars):
             next_ids = rows.sample(logits, t, top_k, top_p)
@@ -125,6 +128,7 @@ class Generator:
         generation uses; after each character yield the next-character logits (B, V) and the state,
         (h, c) for an LSTM, each (layers, B, hidden). Both are overwritten by the next step: copy
         what you keep."""
+        ids = ids.to(self.device)
         state = self._step.init_state(ids.shape[0])
         for t in range(ids.shape[1]):
             logits, state = self._step(ids[:, t], state)
@@ -139,6 +143,7 @@ class Generator:
         ids = torch.zeros(len(rows), width, dtype=torch.long)
         for i, r in enumerate(rows):
             ids[i, : len(r)] = torch.tensor(r)
+        ids = ids.to(self.device)
         logits, _ = self.model(ids[:, :-1])
         logp = torch.log_softmax(logits.float(), -1).gather(2, ids[:, 1:].unsqueeze(2)).squeeze(2)
         scores = []
@@ -151,10 +156,10 @@ class Generator:
 class _Stops:
     """Stop strings: single characters are checked on the sampled ids, longer strings on the text."""
 
-    def __init__(self, vocab: Vocab, stop_at: str | Sequence[str] | None):
+    def __init__(self, vocab: Vocab, stop_at: str | Sequence[str] | None, device: torch.device):
         stops = [stop_at] if isinstance(stop_at, str) else [s for s in (stop_at or []) if s]
-        self.vocab = vocab
-        self.ids = torch.tensor([vocab.encode(s)[0] for s in stops if len(s) == 1 and s in vocab])
+        self.vocab, self.device = vocab, device
+        self.ids = torch.tensor([vocab.encode(s)[0] for s in stops if len(s) == 1 and s in vocab], device=device)
         self.strings = [s for s in stops if len(s) > 1]
         self.longest = max((len(s) for s in self.strings), default=0)
 
@@ -164,11 +169,13 @@ class _Stops:
         done = single
         if self.strings:
             hits = torch.tensor([any(self.vocab.decode(rows.out[row, max(0, t + 1 - self.longest): t + 1].tolist())
-                                     .endswith(s) for s in self.strings) for row in rows.active.tolist()])
+                                     .endswith(s) for s in self.strings) for row in rows.active.tolist()],
+                                device=self.device)
             done = hits if done is None else done | hits
         if done is not None and bool(done.any()):
             # a single-character stop is not part of the text; a stop string is cut after decoding
-            rows.stop(done, single[done] if single is not None else torch.zeros(int(done.sum()), dtype=torch.bool), t)
+            rows.stop(done, single[done] if single is not None
+                      else torch.zeros(int(done.sum()), dtype=torch.bool, device=self.device), t)
         return done
 
     def trim(self, text: str, stopped: bool) -> str:
@@ -186,21 +193,23 @@ class _Rows:
     slices serve; all bookkeeping for finished rows runs only on the (rare) steps where one does.
     """
 
-    def __init__(self, limits: list[int], temps: list[float], seeds: list[int], vocab_size: int):
+    def __init__(self, limits: list[int], temps: list[float], seeds: list[int], vocab_size: int,
+                 device: torch.device):
         n = len(limits)
         self.max_chars = max(limits)
-        # Row i's random stream depends only on its seed, not on the batch it is part of.
-        self.noise = gumbel_noise(seeds, self.max_chars, vocab_size)  # (n, max_chars, V)
+        # Row i's random stream depends only on its seed, not on the batch it is part of, nor on the
+        # device: it is drawn on the CPU, so a GPU samples from the same noise.
+        self.noise = gumbel_noise(seeds, self.max_chars, vocab_size).to(device)  # (n, max_chars, V)
         self.noise[:, :, 0] = float("-inf")  # never emit the unknown symbol
-        self.out = torch.zeros(n, self.max_chars, dtype=torch.long)
-        self.lengths = torch.tensor(limits, dtype=torch.long)
+        self.out = torch.zeros(n, self.max_chars, dtype=torch.long, device=device)
+        self.lengths = torch.tensor(limits, dtype=torch.long, device=device)
         self.limit = self.lengths.clone()
-        self.stopped = torch.zeros(n, dtype=torch.bool)
-        self.active = torch.arange(n)  # original row of each batch row still generating
+        self.stopped = torch.zeros(n, dtype=torch.bool, device=device)
+        self.active = torch.arange(n, device=device)  # original row of each batch row still generating
         self.kept: torch.Tensor | None = None  # batch rows kept by the last drop()
         self.compacted = False
-        self.inv_temp = 1.0 / torch.tensor(temps, dtype=torch.float32).clamp_min(1e-6)
-        self.hot = torch.tensor(temps) > 0
+        self.inv_temp = 1.0 / torch.tensor(temps, dtype=torch.float32, device=device).clamp_min(1e-6)
+        self.hot = torch.tensor(temps, device=device) > 0
         self.all_hot = bool(self.hot.all())
         self.next_limit = min(limits)  # the first step at which some active row reaches its own length
 

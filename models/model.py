@@ -95,7 +95,7 @@ class CharRNN(nn.Module):
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, state = self.rnn(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)  # (B, T, H)
-        last = out[torch.arange(out.shape[0]), lengths - 1]  # (B, H)
+        last = out[torch.arange(out.shape[0], device=out.device), lengths.to(out.device) - 1]  # (B, H)
         return self.head(last), self._from_torch(state)
 
     def _to_torch(self, state: State | None):

@@ -9,7 +9,7 @@ import torch
 from models.errors import RnnbotError
 from models.quantized import int8_supported
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def bf16_supported() -> bool:
@@ -17,19 +17,25 @@ def bf16_supported() -> bool:
     return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def resolve_precision(requested: str) -> str:
+def resolve_precision(requested: str, device: torch.device | str = "cpu") -> str:
+    """Training's compute format on `device`. CPU: bf16 autocast where the CPU has native bf16, else
+    fp32. CUDA: bf16 autocast where the GPU supports it, else fp16 autocast with a gradient scaler."""
     if requested not in PRECISIONS:
         raise RnnbotError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    if torch.device(device).type == "cuda":
+        if requested == "auto":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if requested == "bf16" and not torch.cuda.is_bf16_supported():
+            raise RnnbotError("--precision bf16: this GPU has no bf16 support; use --precision fp16, fp32 or auto")
+        return requested
+    if requested == "fp16":
+        raise RnnbotError("--precision fp16 needs a CUDA GPU (fp16 on a CPU is emulated); use fp32 or auto")
     if requested == "auto":
         return "bf16" if bf16_supported() else "fp32"
     if requested == "bf16" and not bf16_supported():
         raise RnnbotError("--precision bf16: this CPU has no native bf16 support (AVX512-BF16 or AMX); "
                           "use --precision fp32 or auto")
     return requested
-
-
-def torch_dtype(precision: str) -> torch.dtype:
-    return torch.bfloat16 if resolve_precision(precision) == "bf16" else torch.float32
 
 
 # Generation: the matrix products of a step run on int8 weights for batches up to int8_max_batch
@@ -50,10 +56,18 @@ class StepPlan:
     int8_max_batch: int = 0  # batches of at most this many rows use int8 weights (0 = never)
 
 
-def generation_plan(requested: str) -> StepPlan:
-    """GENERATION_PRECISION / `rnnbot sample --precision` -> the weights a generation step uses."""
+def generation_plan(requested: str, device: torch.device | str = "cpu") -> StepPlan:
+    """GENERATION_PRECISION / `rnnbot sample --precision` -> the weights a generation step uses on
+    `device`. On a GPU, `auto` is fp32 (a step there is not bound by the bytes it reads) and int8
+    is refused (fbgemm's kernels are the CPU's)."""
     if requested not in GENERATION_PRECISIONS:
         raise RnnbotError(f"generation precision must be one of {', '.join(GENERATION_PRECISIONS)}, got {requested!r}")
+    if torch.device(device).type == "cuda":
+        if requested == "int8":
+            raise RnnbotError("generation precision int8 runs on the CPU (fbgemm): on a GPU use auto, fp32 or bf16")
+        if requested == "bf16" and not torch.cuda.is_bf16_supported():
+            raise RnnbotError("generation precision bf16: this GPU has no bf16 support; use auto or fp32")
+        return StepPlan(torch.bfloat16 if requested == "bf16" else torch.float32, 0)
     if requested == "bf16" and not bf16_supported():
         raise RnnbotError("generation precision bf16: this CPU has no native bf16 support (AVX512-BF16 or AMX); "
                           "use auto, int8 or fp32")

@@ -36,7 +36,9 @@ class TrainConfig:
     warmup_steps: int = opt(50, "linear warm-up steps")
     weight_decay: float = opt(0.01, "AdamW weight decay (matrices only)")
     grad_clip: float = opt(1.0, "clip the gradient norm to this (0 = off)")
-    precision: str = opt("auto", "bf16 autocast where the CPU has native bf16", choices=("auto", "fp32", "bf16"))
+    precision: str = opt("auto", "auto: bf16 autocast where the CPU or GPU has native bf16, else fp16 with a "
+                                 "gradient scaler on a GPU, else fp32", choices=("auto", "fp32", "bf16", "fp16"))
+    device: str = opt("auto", "auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N")
     seed: int = opt(1, "random seed (weights, dropout)")
     threads: int = opt(0, "torch threads (0 = torch's default)")
     # how long

@@ -1,4 +1,5 @@
-"""Data-parallel training under torchrun (DDP, gloo backend on CPU); a no-op in a plain process.
+"""Data-parallel training under torchrun (DDP: NCCL when every rank has a GPU, else gloo); a no-op in
+a plain process.
 
     torchrun --nproc_per_node=2 -m cli train --corpus kjv --run-dir runs/kjv-ddp --max-minutes 30
 
@@ -27,7 +28,19 @@ from torch.nn.parallel import DistributedDataParallel
 from models.errors import RnnbotError
 from trainer.data import StreamBatcher
 
-BACKEND = "gloo"  # the trainer runs on CPUs; gloo is torch's CPU backend
+BACKENDS = {"cuda": "nccl", "cpu": "gloo"}  # GPU ranks talk over NCCL; CPU ranks over gloo
+
+
+def rank_device(device: torch.device) -> torch.device:
+    """Under torchrun with CUDA, each rank takes its own GPU: cuda:LOCAL_RANK."""
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        local = int(os.environ["LOCAL_RANK"])
+        if local >= torch.cuda.device_count():
+            raise RnnbotError(f"rank with LOCAL_RANK={local} has no GPU of its own: this machine has "
+                              f"{torch.cuda.device_count()}; start fewer processes per node or use --device cpu")
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local)
+    return device
 
 
 class Single:
@@ -54,8 +67,9 @@ class Single:
 class DataParallel(Single):
     """One of world_size processes in a gloo process group."""
 
-    def __init__(self, rank: int, world_size: int, owns_group: bool):
+    def __init__(self, rank: int, world_size: int, owns_group: bool, device: torch.device | None = None):
         self.rank, self.world_size, self.owns_group = rank, world_size, owns_group
+        self.device = device or torch.device("cpu")
         self.is_main = rank == 0
 
     def batcher(self, ids: torch.Tensor, batch_size: int, seq_len: int) -> StreamBatcher:
@@ -69,11 +83,13 @@ class DataParallel(Single):
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         # DDP broadcasts rank 0's weights now and averages gradients in every backward.
+        if self.device.type == "cuda":
+            return DistributedDataParallel(model, device_ids=[self.device.index])
         return DistributedDataParallel(model)
 
     def any(self, flag: bool) -> bool:
         """True on every rank if it is true on any rank (all ranks must call this together)."""
-        value = torch.tensor([1 if flag else 0], dtype=torch.int32)
+        value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=self.device)  # NCCL: on the GPU
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
 
@@ -85,16 +101,19 @@ class DataParallel(Single):
             dist.destroy_process_group()
 
 
-def from_env(seed: int) -> Single:
-    """DataParallel when launched by torchrun (WORLD_SIZE > 1), else Single."""
+def from_env(seed: int, device: torch.device | None = None) -> Single:
+    """DataParallel when launched by torchrun (WORLD_SIZE > 1), else Single. `device`: this rank's
+    (rank_device); NCCL when it is a GPU, gloo otherwise."""
+    device = device or torch.device("cpu")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return Single()
     owns_group = not dist.is_initialized()
     if owns_group:
-        dist.init_process_group(BACKEND)  # env:// rendezvous: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT
+        # env:// rendezvous: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT
+        dist.init_process_group(BACKENDS[device.type])
     rank = dist.get_rank()
     if rank != 0:
         logging.getLogger("trainer").setLevel(logging.WARNING)  # one log, from rank 0
         torch.manual_seed(seed + rank)  # different dropout masks per rank; weights come from rank 0
-    return DataParallel(rank, dist.get_world_size(), owns_group)
+    return DataParallel(rank, dist.get_world_size(), owns_group, device)

@@ -23,6 +23,7 @@ def estimate_loss(model: CharRNN, ids: torch.Tensor, streams: int = 16, chunk: i
     """
     was_training = model.training
     model.eval()
+    ids = ids.to(model.head.weight.device)  # the model's device (the text is encoded on the CPU)
     n = len(ids) - 1
     if n < 1:
         raise ValueError("validation text needs at least two characters")

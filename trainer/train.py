@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from models.checkpoint import Checkpoint, atomic_write_text, load_resume_state, save_checkpoint, save_resume_state
+from models.device import describe, resolve_device
 from models.errors import RnnbotError
 from models.generator import Generator
 from models.model import CharRNN, ModelConfig
@@ -40,9 +41,9 @@ SAMPLE_TEMPERATURES = (0.5, 0.8, 1.0)
 RESUME_FORMAT = "rnnbot-resume"
 
 
-def autocast_for(precision: str):
-    if precision == "bf16":
-        return partial(torch.autocast, "cpu", dtype=torch.bfloat16)
+def autocast_for(precision: str, device_type: str = "cpu"):
+    if precision in ("bf16", "fp16"):
+        return partial(torch.autocast, device_type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
     return contextlib.nullcontext
 
 
@@ -84,8 +85,11 @@ class Trainer:
         self.cfg = cfg
         self.corpus = corpus
         self.files = RunFiles(cfg.run_dir)
-        self.precision = resolve_precision(cfg.precision)
-        self.autocast = autocast_for(self.precision)
+        self.device = distributed.rank_device(resolve_device(cfg.device))
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self.autocast = autocast_for(self.precision, self.device.type)
+        # fp16 (GPUs without bf16) needs its loss scaled so small gradients survive; off otherwise.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         train_text, val_text = corpus.split(cfg.val_fraction)
@@ -96,14 +100,14 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model_config = ModelConfig(len(self.vocab), cfg.cell, cfg.layers, cfg.hidden, cfg.embedding, cfg.dropout)
         check_memory(cfg, len(self.vocab))  # before the model is allocated
-        self.model = CharRNN(self.model_config)
+        self.model = CharRNN(self.model_config).to(self.device)  # initialised on the CPU: same weights anywhere
         matrices = [p for p in self.model.parameters() if p.dim() >= 2]
         vectors = [p for p in self.model.parameters() if p.dim() < 2]
         self.optimizer = torch.optim.AdamW(
             [{"params": matrices, "weight_decay": cfg.weight_decay}, {"params": vectors, "weight_decay": 0.0}],
             lr=cfg.lr, betas=(0.9, 0.99),
         )
-        self.dist = distributed.from_env(cfg.seed)  # under torchrun: this process's rank; else a no-op
+        self.dist = distributed.from_env(cfg.seed, self.device)  # under torchrun: this rank; else a no-op
         self.batcher = self.dist.batcher(self.train_ids, cfg.batch_size, cfg.seq_len)
         self.ddp_model = self.dist.wrap(self.model)  # train_step's forward (DDP averages the gradients)
         self.step, self.elapsed, self.best_val = 0, 0.0, math.inf
@@ -144,7 +148,7 @@ class Trainer:
     @classmethod
     def resume(cls, run_dir: str, **overrides) -> Trainer:
         files = RunFiles(run_dir)
-        state = load_resume_state(files.resume)
+        state = load_resume_state(files.resume, resolve_device(overrides.get("device") or "auto"))
         if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
             raise RnnbotError(f"{files.resume}: not an rnnbot resume file")
         missing = sorted({"config", "corpus_sha256", "vocab", "model", "optimizer", "data", "step", "elapsed_s",
@@ -164,26 +168,35 @@ class Trainer:
         trainer.step, trainer.elapsed = int(state["step"]), float(state["elapsed_s"])
         trainer.best_val = float(state["best_val"])
         trainer.last_val = state.get("last_val")
-        trainer.hidden = tuple(state["hidden"]) if state["hidden"] is not None else None
-        torch.set_rng_state(state["rng"])
+        trainer.hidden = tuple(h.to(trainer.device) for h in state["hidden"]) if state["hidden"] is not None else None
+        torch.set_rng_state(state["rng"].cpu())
+        if trainer.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), trainer.device)
+        if state.get("scaler"):
+            trainer.scaler.load_state_dict(state["scaler"])
         trainer.files.truncate_after(trainer.step)
         atomic_write_text(files.config, json.dumps(cfg.to_dict(), indent=2) + "\n")
         return trainer
 
     # ----- the loop -----
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        if self.device.type == "cuda":  # batches come from pinned memory, copied while the GPU works
+            x = x.pin_memory().to(self.device, non_blocking=True)
+            y = y.pin_memory().to(self.device, non_blocking=True)
         if self.hidden is None:
             self.hidden = self.model.init_state(x.shape[0])
         with self.autocast():
             logits, hidden = self.ddp_model(x, self.hidden)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if self.cfg.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.hidden = tuple(h.detach() for h in hidden)
-        return loss.item()
+        return loss.item()  # waits for the GPU: the step's time is counted where it is measured
 
     def progress(self, elapsed: float) -> float:
         cfg = self.cfg
@@ -210,9 +223,10 @@ class Trainer:
         status, evaluated_at, budget_stop = "finished", None, None
         eval_s, started, cpu_before = 0.0, time.perf_counter(), cpu_snapshot() if self.dist.world_size == 1 else {}
         recent, last_log_t, last_log_step, cps = [], time.perf_counter(), self.step, 0.0
-        log.info("training %s %dx%d on %s (%d train / %d val chars, vocab %d, %s, %d params)",
+        log.info("training %s %dx%d on %s (%d train / %d val chars, vocab %d, %s on %s, %d params)",
                  cfg.cell, cfg.layers, cfg.hidden, self.corpus.name, len(self.train_ids), len(self.val_ids),
-                 len(self.vocab), self.precision, sum(p.numel() for p in self.model.parameters()))
+                 len(self.vocab), self.precision, describe(self.device),
+                 sum(p.numel() for p in self.model.parameters()))
         self.bar = bar = tqdm(total=cfg.max_steps or int(budget),
                               initial=self.step if cfg.max_steps else int(self.elapsed),
                               unit="step" if cfg.max_steps else "s", dynamic_ncols=True, leave=True,
@@ -363,6 +377,8 @@ class Trainer:
             "last_val": self.last_val, "config": self.cfg.to_dict(), "vocab": self.vocab.to_list(),
             "corpus_sha256": corpus_digest(self.corpus.text), "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "data": self.batcher.state_dict(), "hidden": list(self.hidden) if self.hidden is not None else None,
         }, self.files.resume)
         save_checkpoint(ckpt, self.files.checkpoint("last"))

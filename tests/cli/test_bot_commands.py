@@ -152,3 +152,14 @@ async def test_a_token_telegram_rejects_is_not_printed(command, sandbox_server, 
     [line] = [x for x in result.stderr.splitlines() if x.startswith("rnnbot:")]
     assert line.startswith("rnnbot: error: the Bot API at ") and "refused TELEGRAM_BOT_TOKEN" in line
     assert "123456:***" in line  # the bot id stays: it says which bot
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+@pytest.mark.parametrize("device", ["cuda", "cuda:2"])
+def test_sandbox_asked_for_a_gpu_it_lacks_is_one_clear_error(tmp_path, trained_run, device):
+    env = bot_env(tmp_path, MODEL_PATH=str(trained_run), DEVICE=device)
+    result = run_cli("sandbox", "--port", "0", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("rnnbot:")]
+    assert line.startswith(f"rnnbot: error: device '{device}': no CUDA GPU is available here (")
+    assert line.endswith("); use cpu or auto")
