@@ -76,6 +76,10 @@ def generation_plan(requested: str, device: torch.device | str = "cpu") -> StepP
     if requested == "int8":
         return StepPlan(torch.float32, 1 << 30)
     if requested == "auto":
-        dense = torch.bfloat16 if bf16_supported() else torch.float32
-        return StepPlan(dense, AUTO_INT8_MAX_BATCH if int8_supported() else 0)
+        if int8_supported():
+            # int8 products up to AUTO_INT8_MAX_BATCH rows, the rest (head, bigger batches) in fp32:
+            # with native bf16 (AMX), a bf16 head made a batch-1 step 77 us against 40 us, and 64
+            # concurrent completions 8% slower (bench/README.md, "AMX machine").
+            return StepPlan(torch.float32, AUTO_INT8_MAX_BATCH)
+        return StepPlan(torch.bfloat16 if bf16_supported() else torch.float32, 0)
     return StepPlan(torch.bfloat16 if requested == "bf16" else torch.float32, 0)

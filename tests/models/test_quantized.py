@@ -109,7 +109,7 @@ def test_generation_plan_names_and_refusals():
     assert generation_plan("fp32") == StepPlan(torch.float32, 0)
     assert generation_plan("int8").int8_max_batch >= 1024
     auto = generation_plan("auto")
-    assert auto.int8_max_batch >= 1 and auto.dense == (torch.bfloat16 if bf16_supported() else torch.float32)
+    assert auto.int8_max_batch >= 1 and auto.dense == torch.float32  # measured faster than a bf16 head
     with pytest.raises(RnnbotError, match="must be one of auto, fp32, bf16, int8"):
         generation_plan("fp16")
     if not bf16_supported():
