@@ -40,6 +40,16 @@ def register(sub) -> None:
     p.add_argument("--inline-mode", action=argparse.BooleanOptionalAction, default=True,
                    help="whether the sandbox's bot has inline mode on, as @BotFather's /setinline sets it "
                         "(default: on)")
+    api = p.add_argument_group("Bot API only (the bot runs in another process or container)")
+    api.add_argument("--api-only", action="store_true",
+                     help="serve the Bot API, the page and GET /healthz without a bot of its own: point the "
+                          "bot's TELEGRAM_API_BASE_URL at http://HOST:PORT/bot and give it --token")
+    api.add_argument("--token", metavar="TOKEN",
+                     help="with --api-only: the one token the Bot API accepts, '<bot id>:<secret>' (default: "
+                          "the sandbox's test token, 7000000001:sandbox-token-not-a-secret)")
+    api.add_argument("--channel", action="append", metavar="CHANNEL",
+                     help=f"with --api-only: a channel the bot may post to, @name or numeric id; repeat for more "
+                          f"(default: {SANDBOX_CHANNEL})")
     p.set_defaults(handler=cmd_sandbox)
 
 
@@ -128,6 +138,11 @@ def sandbox_settings(settings):
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    if args.api_only:
+        return cmd_sandbox_api(args)
+    if args.token or args.channel:
+        raise RnnbotError("--token and --channel go with --api-only (without it the sandbox runs its own bot "
+                          "with the test token, posting to CHANNEL_ID or @rnnbot_verses)")
     from bot.app import build_application, running
     from bot.services import create_services
     from db.session import safe_url
@@ -170,4 +185,43 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         run_until_signalled(main)
     finally:
         services.database.close()
+    return 0
+
+
+def channel_spec(value: str):
+    """--channel: '@name' or a numeric chat id (-100...)."""
+    from bot.scheduler.poster import parse_channel
+
+    try:
+        return parse_channel(value)
+    except RnnbotError:
+        raise RnnbotError(f"--channel must be a channel's @name or a numeric chat id (-100...), "
+                          f"got {value!r}") from None
+
+
+def cmd_sandbox_api(args: argparse.Namespace) -> int:
+    """The Bot API, the page and /healthz alone, until SIGTERM or Ctrl+C."""
+    from sandbox import DEFAULT_TOKEN, run_sandbox
+
+    token = args.token or DEFAULT_TOKEN
+    channels = [channel_spec(c) for c in args.channel or [SANDBOX_CHANNEL]]
+
+    def on_ready(server) -> None:
+        chats = f"chats kept in {args.chats_file}" if args.chats_file else "chats in memory only"
+        print(f"Telegram Bot API sandbox for @{server.bot_username} (no bot of its own): page {server.url}, "
+              f"health {server.url}/healthz\n"
+              f"  bots connect with TELEGRAM_API_BASE_URL={server.bot_api_base_url} and the token given; {chats}\n"
+              "  SIGTERM or Ctrl+C stops.", flush=True)
+
+    async def main(stop: asyncio.Event) -> None:
+        try:
+            await run_sandbox(args.host, args.port, token=token, channels=channels, on_ready=on_ready, stop=stop,
+                              chats_file=args.chats_file or None, inline_mode=args.inline_mode)
+        except ValueError as exc:  # a malformed --token
+            raise RnnbotError(f"--token: {exc}") from None
+        except OSError as exc:
+            raise RnnbotError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+
+    run_until_signalled(main)
+    log.info("sandbox stopped")
     return 0
