@@ -71,6 +71,27 @@ def load_settings(args: argparse.Namespace):
     return settings
 
 
+class StopRequested(BaseException):
+    """SIGTERM or SIGINT while a service was still starting (loading its model): a clean stop.
+    A BaseException, so that no `except Exception` on the way swallows it."""
+
+
+@contextmanager
+def stop_during_startup(what: str) -> Iterator[None]:
+    """Install SIGTERM/SIGINT handlers at once, before the slow start-up (the model), so that a stop
+    then (`docker compose down` right after `up`) ends the process with exit code 0, not 143. The
+    event loop's handlers (run_until_signalled) replace them once it runs."""
+    def stop(signum, frame) -> None:
+        raise StopRequested(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    try:
+        yield
+    except StopRequested as exc:
+        log.info("%s stopped by %s while starting", what, exc)
+
+
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """asyncio.run(main(stop)), where `stop` is set by SIGTERM or SIGINT."""
     async def runner() -> None:
@@ -109,8 +130,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not token:
         raise RnnbotError("TELEGRAM_BOT_TOKEN is not set (get a token from @BotFather, or try `rnnbot sandbox`)")
     redact_secrets(token, settings.webhook_secret.get_secret_value())
-    services = create_services(settings)
-    application = build_application(settings, services)
 
     async def serve(stop: asyncio.Event) -> None:
         with startup_errors(settings.telegram_api_base_url):
@@ -119,7 +138,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 await stop.wait()
         log.info("stopped")
 
-    run_until_signalled(serve)
+    with stop_during_startup("the bot"):
+        services = create_services(settings)  # loads the models: seconds
+        application = build_application(settings, services)
+        run_until_signalled(serve)
     return 0
 
 

@@ -9,7 +9,7 @@ import os
 import sys
 from contextlib import asynccontextmanager
 
-from cli.bot_commands import load_settings, run_until_signalled, startup_errors
+from cli.bot_commands import load_settings, run_until_signalled, startup_errors, stop_during_startup
 from cli.options import database_option
 from models.errors import RnnbotError
 
@@ -119,17 +119,18 @@ async def _post_once(settings, services) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from bot.scheduler.service import check_settings
-    from bot.services import create_services
+    with stop_during_startup("the scheduler"):  # before the imports and the model: both take seconds
+        from bot.scheduler.service import check_settings
+        from bot.services import create_services
 
-    settings = load_settings(args)
-    check_settings(settings)
-    services = create_services(settings, role="scheduler")
-    try:
-        run_until_signalled(lambda stop: _run_scheduler(settings, services, stop))
-    finally:
-        services.outbox.close()
-        services.database.close()
+        settings = load_settings(args)
+        check_settings(settings)
+        services = create_services(settings, role="scheduler")  # loads the model: seconds
+        try:
+            run_until_signalled(lambda stop: _run_scheduler(settings, services, stop))
+        finally:
+            services.outbox.close()
+            services.database.close()
     return 0
 
 
