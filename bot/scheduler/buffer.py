@@ -86,7 +86,14 @@ class CandidateBuffer:
     async def start(self) -> None:
         if self._task is None:
             if self.record:
-                await self._reload_stored()
+                try:
+                    await self._reload_stored()
+                except Exception as exc:  # a start-up must not fail on it: new candidates are generated
+                    reason = unavailable_reason(exc)
+                    if reason is None:
+                        raise
+                    log.warning("post candidates: could not reload the stored ones (%s); generating new ones",
+                                reason)
             self._need.set()
             self._task = asyncio.create_task(self._refill_forever(), name="post-candidates")
 
@@ -153,8 +160,9 @@ class CandidateBuffer:
         evicted = self._add(found.accepted)
         if self.record and evicted:
             reason = f"outscored: the buffer kept {self.size} better candidates"
-            await self.database.run(lambda s: [repo.reject_generation(s, generation_id=c.generation_id, reason=reason)
-                                      for c in evicted])
+            ids = sorted(c.generation_id for c in evicted)  # locked in id order, as every process does
+            await self.database.run(lambda s: [repo.reject_generation(s, generation_id=g, reason=reason)
+                                      for g in ids])
         return len(found.accepted)
 
     async def generate_round(self) -> Round:
