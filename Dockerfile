@@ -68,9 +68,9 @@ USER 10001:10001
 # /data: the SQLite database and a trained run in MODEL_RUN_DIR (served instead of the bundled model
 # when it exists), when the image runs on its own (`docker run -v rnnbot-data:/data`). No MODEL_PATH:
 # it would win over both, and the image must serve its bundled model without a trained run.
-# Not declared a VOLUME: under compose (PostgreSQL, the model in /models) nothing is written there,
-# and a declared volume would leave an anonymous volume behind for every container that mounts
-# nothing there.
+# Not declared a VOLUME: a declared volume would leave an anonymous volume behind for every
+# container that mounts nothing there (under compose only bot and scheduler mount one, botdata,
+# for their outboxes in data/outbox).
 # /models exists (owned by rnnbot) so a named volume mounted there is writable by the trainer.
 # 8090: the health endpoint; 8443: the webhook server in webhook mode (WEBHOOK_URL)
 EXPOSE 8090 8443
