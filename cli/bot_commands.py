@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
@@ -71,34 +72,44 @@ def load_settings(args: argparse.Namespace):
     return settings
 
 
-class StopRequested(BaseException):
-    """SIGTERM or SIGINT while a service was still starting (loading its model): a clean stop.
-    A BaseException, so that no `except Exception` on the way swallows it."""
+class StartupSignals:
+    """SIGTERM and SIGINT noted from the very start of a service, before the imports and the model
+    (seconds), so that a stop then (`docker compose down` right after `up`) ends it with exit code 0,
+    not 143. The start-up runs to its end (or its error), then the service stops instead of
+    running; run_until_signalled's handlers take over once its event loop runs."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.received: str | None = None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._note)
+
+    def _note(self, signum, frame) -> None:
+        self.received = self.received or signal.Signals(signum).name
+
+    def stopped(self, failure: BaseException | None = None) -> bool:
+        """Whether a stop arrived (logged once here). Python runs signal handlers on the main thread
+        only, and a signal the kernel handed another thread (torch's, the database's) waits for
+        the main thread's next check: time.sleep(0) is one."""
+        time.sleep(0)
+        if self.received is None:
+            return False
+        why = f" (its start-up failed meanwhile: {failure})" if failure is not None else ""
+        log.info("%s stopped by %s while starting%s", self.what, self.received, why)
+        return True
 
 
-@contextmanager
-def stop_during_startup(what: str) -> Iterator[None]:
-    """Install SIGTERM/SIGINT handlers at once, before the slow start-up (the model), so that a stop
-    then (`docker compose down` right after `up`) ends the process with exit code 0, not 143. The
-    event loop's handlers (run_until_signalled) replace them once it runs."""
-    def stop(signum, frame) -> None:
-        raise StopRequested(signal.Signals(signum).name)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, stop)
-    try:
-        yield
-    except StopRequested as exc:
-        log.info("%s stopped by %s while starting", what, exc)
-
-
-def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """asyncio.run(main(stop)), where `stop` is set by SIGTERM or SIGINT."""
+def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]],
+                        startup: StartupSignals | None = None) -> None:
+    """asyncio.run(main(stop)), where `stop` is set by SIGTERM or SIGINT (or was already, during
+    `startup`, if one came just before these handlers replaced its own)."""
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        if startup is not None and startup.received:
+            stop.set()
         await main(stop)
 
     asyncio.run(runner())
@@ -121,6 +132,7 @@ def startup_errors(base_url: str) -> Iterator[None]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    startup = StartupSignals("the bot")  # before the imports and the models: they take seconds
     from bot.app import build_application, running
     from bot.logs import redact_secrets
     from bot.services import create_services
@@ -138,10 +150,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 await stop.wait()
         log.info("stopped")
 
-    with stop_during_startup("the bot"):
+    try:
         services = create_services(settings)  # loads the models: seconds
         application = build_application(settings, services)
-        run_until_signalled(serve)
+    except Exception as exc:
+        if startup.stopped(exc):
+            return 0
+        raise
+    if startup.stopped():
+        services.database.close()
+        return 0
+    run_until_signalled(serve, startup)
     return 0
 
 

@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -147,27 +148,27 @@ async def test_the_scheduler_serves_health_and_metrics(scheduler_env, tmp_path, 
 
 async def test_sigterm_while_the_model_loads_exits_0(scheduler_env, tmp_path, sandbox_server):
     """`docker compose down` right after `up` stops the scheduler while it loads its model: that is a
-    clean stop (exit 0), not death by SIGTERM (143). The model is a FIFO, so loading blocks until
-    the test lets it go on: the signal surely arrives mid-load."""
+    clean stop (exit 0), not death by SIGTERM (143). The model is a FIFO, so loading blocks in open()
+    until the test opens the other end: the signal surely arrives mid-load."""
     fifo = tmp_path / "slow.safetensors"
     os.mkfifo(fifo)
     log_file = tmp_path / "cli.log"
     scheduler = await start_cli(sandbox_env(scheduler_env, sandbox_server, MODEL_PATH=str(fifo)), tmp_path,
                                 "scheduler")
-    # loading has begun once the model file is opened: a writer can then open the FIFO without blocking
-    writer = await until(lambda: open_writer(fifo), 60, "the scheduler to open its model file")
+    await until(lambda: waiting_for_a_writer(scheduler.pid), 60, "the scheduler to open its model file")
     scheduler.send_signal(signal.SIGTERM)
-    await asyncio.sleep(0.5)  # the signal lands while the model is being read
-    os.close(writer)  # loading goes on (and fails: an empty file); the stop comes first
+    await asyncio.sleep(0.5)
+    assert scheduler.returncode is None  # still loading: the signal did not kill it
+    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # loading goes on (and fails: not a file)
     assert await asyncio.wait_for(scheduler.wait(), 30) == 0, log_file.read_text()
     output = log_file.read_text()
     assert "the scheduler stopped by SIGTERM while starting" in output
     assert "scheduler running" not in output and "Traceback" not in output
 
 
-def open_writer(fifo) -> int | None:
-    """A write end of `fifo` once a reader has it open; None before."""
+def waiting_for_a_writer(pid: int) -> bool:
+    """Whether the process's main thread is blocked opening a FIFO that has no writer yet (Linux)."""
     try:
-        return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:  # ENXIO: no reader yet
-        return None
+        return Path(f"/proc/{pid}/wchan").read_text() == "wait_for_partner"
+    except OSError:
+        return False
