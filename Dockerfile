@@ -52,7 +52,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     MPLCONFIGDIR=/tmp/matplotlib \
     DATABASE_URL=sqlite:////data/rnnbot.db \
-    MODEL_PATH=/data/runs/kjv \
+    MODEL_RUN_DIR=/data/runs/kjv \
     HEALTH_HOST=0.0.0.0 \
     HEALTH_PORT=8090
 
@@ -65,10 +65,12 @@ COPY --from=build /opt/venv /opt/venv
 
 WORKDIR /data
 USER 10001:10001
-# /data: the SQLite database and (unless MODEL_PATH points elsewhere) the model, when the image runs
-# on its own (`docker run -v rnnbot-data:/data`). Not declared a VOLUME: under compose (PostgreSQL,
-# the model in /models) nothing is written there, and a declared volume would leave an anonymous
-# volume behind for every container that mounts nothing there.
+# /data: the SQLite database and a trained run in MODEL_RUN_DIR (served instead of the bundled model
+# when it exists), when the image runs on its own (`docker run -v rnnbot-data:/data`). No MODEL_PATH:
+# it would win over both, and the image must serve its bundled model without a trained run.
+# Not declared a VOLUME: a declared volume would leave an anonymous volume behind for every
+# container that mounts nothing there (under compose only bot and scheduler mount one, botdata,
+# for their outboxes in data/outbox).
 # /models exists (owned by rnnbot) so a named volume mounted there is writable by the trainer.
 # 8090: the health endpoint; 8443: the webhook server in webhook mode (WEBHOOK_URL)
 EXPOSE 8090 8443

@@ -9,8 +9,11 @@ GET /metrics: the process's Prometheus metrics (bot/metrics.py), when it is give
 
 The check returns a JSON-able dict. The answer is 200 with {"ok": true, ...the dict} when the dict's
 own "ok" is true or, without an "ok", when every boolean in it is true (e.g. {"database": true,
-"model": true}); else 503 with the same body and "ok": false. The check runs in a thread,
-so a slow database never blocks the bot's event loop, and it is given CHECK_TIMEOUT_S to answer.
+"model": true}); else 503 with the same body and "ok": false, and an "error" naming the failing part
+("database: no answer within 2.5s"). The check runs in a thread, so a slow database never blocks the
+bot's event loop. Its SELECT 1 gets DATABASE_TIMEOUT_S and the whole check CHECK_TIMEOUT_S, both
+below the probe's 4 s and the container HEALTHCHECK's 5 s: a stopped database is reported as such
+before the orchestrator gives up on the probe.
 
 `python -m bot.health [URL]` probes the endpoint and exits 0 or 1 (the Dockerfile's HEALTHCHECK).
 Without a URL it probes 127.0.0.1 on HEALTH_PORT, read as every command reads settings (environment,
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -30,11 +34,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
+from db.session import unavailable_reason
 from models.errors import RnnbotError
 
 log = logging.getLogger(__name__)
 
-CHECK_TIMEOUT_S = 5.0
+DATABASE_TIMEOUT_S = 2.5  # the SELECT 1
+CHECK_TIMEOUT_S = 3.5  # the whole check; the probe waits 4 s, the Dockerfile's HEALTHCHECK 5 s
 
 
 class HealthServer:
@@ -94,23 +100,54 @@ class HealthServer:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def database_reachable(db) -> bool:
-    """True when a `SELECT 1` succeeds on the Database's engine."""
-    try:
-        with db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-    except Exception as exc:
-        log.warning("health: database unreachable (%s)", type(exc).__name__)
-        return False
+class DatabaseProbe:
+    """`SELECT 1` on its own daemon thread, waited for at most `timeout` seconds: connecting to a
+    stopped database's host can hang for a TCP timeout (minutes). Calls return None when the
+    database answered, else the reason. While a probe hangs, later calls wait for that same probe
+    instead of starting another thread each."""
+
+    def __init__(self, db, timeout: float = DATABASE_TIMEOUT_S):
+        self.db, self.timeout = db, timeout
+        self._lock = threading.Lock()
+        self._running: tuple[threading.Event, list] | None = None  # (done, [reason]) of the probe in flight
+
+    def __call__(self) -> str | None:
+        with self._lock:
+            if self._running is None or self._running[0].is_set():
+                self._running = (threading.Event(), [])
+                threading.Thread(target=self._select_1, args=self._running, name="health-database",
+                                 daemon=True).start()
+            done, outcome = self._running
+        if not done.wait(self.timeout):
+            log.warning("health: the database gave no answer within %gs", self.timeout)
+            return f"no answer within {self.timeout:g}s"
+        return outcome[0]
+
+    def _select_1(self, done: threading.Event, outcome: list) -> None:
+        try:
+            with self.db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            outcome.append(None)
+        except Exception as exc:
+            # the driver's first line names the host or file, never the password (unavailable_reason)
+            reason = unavailable_reason(exc) or type(exc).__name__
+            log.warning("health: database unreachable (%s)", reason)
+            outcome.append(reason)
+        finally:
+            done.set()
 
 
 def service_check(db, store=None, worker=None, outbox=None) -> Callable[[], dict]:
     """The bot's check: database reachable, a model loaded (ModelStore), queue length (GenerationWorker),
     and with the Outbox whether writes succeed: a database can answer SELECT 1 while every write
     fails (a full disk), so "writes" is false while writes wait or the last one failed."""
+    database = DatabaseProbe(db)
+
     def check() -> dict:
-        result = {"database": database_reachable(db), "model": bool(store is not None and store.names())}
+        problem = database()
+        result = {"database": problem is None, "model": bool(store is not None and store.names())}
+        if problem is not None:
+            result["error"] = f"database: {problem}"
         if outbox is not None:
             result["writes"] = outbox.writes_ok
             result["waiting_writes"] = outbox.pending

@@ -77,6 +77,8 @@ class Settings(DatabaseSettings, LogSettings):
     post_max_unknown_words: int = Field(0, ge=-1, description="words not in the training corpus a post (and "
                                                               "/verse) may contain; -1 = no limit")
     post_buffer_size: int = Field(4, ge=1, le=256, description="scored candidates kept ready")
+    post_starved_rounds: int = Field(3, ge=1, description="rounds in a row without an acceptable candidate "
+                                                          "before a warning (and the admins are told once)")
     post_misfire_grace_s: float = Field(600.0, ge=0.0, description="post a slot missed while down this late")
     post_retry_window_s: float = Field(300.0, ge=1.0, description="keep retrying a slot's send this long")
     post_send_timeout_s: float = Field(20.0, gt=0.0, description="connect/write/read timeout of one send")

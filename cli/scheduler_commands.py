@@ -9,7 +9,7 @@ import os
 import sys
 from contextlib import asynccontextmanager
 
-from cli.bot_commands import load_settings, run_until_signalled, startup_errors
+from cli.bot_commands import StartupSignals, load_settings, run_until_signalled, startup_errors
 from cli.options import database_option
 from models.errors import RnnbotError
 
@@ -119,14 +119,21 @@ async def _post_once(settings, services) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
+    startup = StartupSignals("the scheduler")  # before the imports and the model: they take seconds
     from bot.scheduler.service import check_settings
     from bot.services import create_services
 
-    settings = load_settings(args)
-    check_settings(settings)
-    services = create_services(settings, role="scheduler")
     try:
-        run_until_signalled(lambda stop: _run_scheduler(settings, services, stop))
+        settings = load_settings(args)
+        check_settings(settings)
+        services = create_services(settings, role="scheduler")  # loads the model: seconds
+    except Exception as exc:
+        if startup.stopped(exc):
+            return 0
+        raise
+    try:
+        if not startup.stopped():
+            run_until_signalled(lambda stop: _run_scheduler(settings, services, stop), startup)
     finally:
         services.outbox.close()
         services.database.close()

@@ -3,17 +3,19 @@
 #
 #   engine        deploy/engine.sh: dockerd (started if none answers, stopped again at the end)
 #   base images   deploy/base-images.sh: python:3.11-slim-bookworm and postgres:16, pulled or stand-ins
-#   inputs        the torch wheel and (TEMPORARY) a tiny model, cached in $CACHE_DIR; the env file
+#   inputs        the torch wheel, cached in $CACHE_DIR; the env file
 #   build         `docker compose build bot`: the image rnnbot:test, torch from the local wheel
 #   one-offs      `docker compose run --rm bot rnnbot --help` and `... rnnbot db upgrade` against db
-#   up            `up -d`, polled until db, sandbox and bot are healthy and the scheduler runs
-#   checks        the functional checks (TODO hooks below) and a marker row in PostgreSQL
+#   up            `up -d`, polled until db, sandbox, bot and scheduler are healthy
+#   checks        a sandbox user gets a completion from the bot container; the scheduler posts
+#                 twice (POST_SCHEDULE=30s) with `sent` rows; `rnnbot db stats` in the bot
+#                 container shows them; a marker row in PostgreSQL
 #   down          `down`: every container's exit code must be 0; no anonymous volume left behind
 #   up again      the marker and the migrations survived in the pgdata volume
 #   down -v       exit codes 0 again; then nothing of the project is left (containers, volumes, network)
 #
 # Kept for a warm run: the images (rnnbot:test, the stand-ins and their base), the builder cache,
-# and $CACHE_DIR (rootfs tarball, torch wheel, tiny model). RNNBOT_DEPLOY_CLEAN_IMAGES=1 removes
+# and $CACHE_DIR (rootfs tarball, torch wheel). RNNBOT_DEPLOY_CLEAN_IMAGES=1 removes
 # rnnbot:test and the build cache at the end; RNNBOT_DEPLOY_KEEP_ENGINE=1 leaves dockerd running.
 # The compose project is rnnbot-test and the image rnnbot:test, so a deployment named rnnbot (and
 # its rnnbot:latest) on the same machine is never touched.
@@ -25,6 +27,7 @@ cd "$REPO_ROOT"
 
 PROJECT=rnnbot-test
 HEALTH_TIMEOUT_S=${RNNBOT_DEPLOY_HEALTH_TIMEOUT_S:-240}
+CHECK_TIMEOUT_S=${RNNBOT_DEPLOY_CHECK_TIMEOUT_S:-180}
 CHANNEL=@rnnbot_verses
 # the sandbox's built-in token (bot.sandbox.server.DEFAULT_TOKEN): not a secret
 SANDBOX_TOKEN=7000000001:sandbox-token-not-a-secret
@@ -67,6 +70,8 @@ cleanup() {
         log "FAILED (exit $rc): the stack's state and its last log lines"
         compose ps -a >&2
         compose logs --no-color --tail 40 >&2
+        compose logs --no-color --timestamps >"$LOG_DIR/compose.log" 2>&1
+        log "every container's whole log: $LOG_DIR/compose.log"
     fi
     if [ "$STACK_CREATED" = 1 ]; then
         compose down -v --remove-orphans --timeout 30 >/dev/null 2>&1
@@ -103,24 +108,6 @@ engine() {
 
 base_images() { "$DEPLOY_DIR/base-images.sh"; }
 
-# TEMPORARY, until a bundled model ships inside the package: a tiny model for MODEL_PATH.
-tiny_model() {
-    local run="$CACHE_DIR/tinyrun"
-    if [ ! -f "$run/best.safetensors" ]; then
-        [ -x .venv/bin/rnnbot ] || die "no .venv/bin/rnnbot: run make install"
-        log "inputs: training a tiny model into $run (TEMPORARY)"
-        rm -rf "$run"
-        nice -n 10 .venv/bin/rnnbot train --corpus kjv --run-dir "$run" --layers 1 --hidden 32 \
-            --max-steps 30 --eval-every 30 >"$LOG_DIR/tinyrun.log" 2>&1 \
-            || { tail -20 "$LOG_DIR/tinyrun.log" >&2; die "training the tiny model failed"; }
-    fi
-    # the containers run as uid 10001: a world-readable copy, without the resume state
-    mkdir -p "$TMP/model"
-    find "$run" -maxdepth 1 -type f ! -name '*.resume.pt' -exec cp {} "$TMP/model/" \;
-    chmod 755 "$TMP/model"
-    chmod 644 "$TMP/model"/*
-}
-
 torch_wheel() {
     local cached
     mkdir -p "$CACHE_DIR/wheels"
@@ -143,7 +130,6 @@ torch_wheel() {
 
 inputs() {
     mkdir -p "$LOG_DIR"
-    tiny_model
     torch_wheel
     # everything compose interpolates, in the temporary directory (never .env in the repository)
     local password
@@ -154,7 +140,6 @@ POSTGRES_DB=rnnbot
 POSTGRES_PASSWORD=$password
 TELEGRAM_BOT_TOKEN=$SANDBOX_TOKEN
 CHANNEL_ID=$CHANNEL
-RNNBOT_TEST_MODEL_DIR=$TMP/model
 TORCH_WHEELS=$TORCH_WHEELS
 ENV
     )
@@ -197,11 +182,7 @@ state() {
     docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}} {{.RestartCount}}' "$id"
 }
 
-# The scheduler has no healthcheck: it is ready once it logs that it runs. Before that line its
-# signal handlers are not installed yet, and a SIGTERM (a `down` right after `up`) ends it with 143.
-scheduler_running() { compose logs --no-color scheduler 2>/dev/null | grep -q "scheduler running"; }
-
-# wait_ready: poll until db, sandbox and bot are healthy and the scheduler runs (deadline, no fixed sleeps)
+# wait_ready: poll until db, sandbox, bot and scheduler are healthy (deadline, no fixed sleeps)
 wait_ready() {
     local deadline=$((SECONDS + HEALTH_TIMEOUT_S)) t0=$SECONDS service s ready
     declare -A seen=()
@@ -216,7 +197,7 @@ wait_ready() {
                     die "$service is $s" ;;
             esac
             [ "${restarts:-0}" -eq 0 ] || die "$service restarted ($restarts times)"
-            if [ "$s" = healthy ] || { [ "$service" = scheduler ] && [ "$s" = running ] && scheduler_running; }; then
+            if [ "$s" = healthy ]; then
                 [ -n "${seen[$service]:-}" ] || { seen[$service]=1; log "up: $service $s after $((SECONDS - t0)) s"; }
             else
                 ready=0
@@ -236,25 +217,78 @@ up() {
 
 psql_db() { compose exec -T db psql -X -q -At -v ON_ERROR_STOP=1 -U rnnbot -d rnnbot "$@"; }
 
-# ---- functional checks: TODO hooks for the package-side work ---------------------------------
-# TODO(functional checks): once the package has `rnnbot sandbox --api-only` (the sandbox service
-# above then runs it instead of the python -c snippet), a sandbox user sends a prompt and gets a
-# completion from the bot container (bot.sandbox.SandboxClient against http://sandbox:8080, e.g.
-# from a one-off `compose run --rm --no-deps sandbox python -c ...`).
+# ---- functional checks -------------------------------------------------------------------------
+# The sandbox's page and control API answer only requests addressed to the sandbox itself
+# (sandbox/guard.py), so a sandbox user acts from inside its container, against 127.0.0.1:8080.
+
+# sandbox_py CODE [ARGS...]: run CODE with the sandbox's client in the sandbox container
+sandbox_py() { local code=$1; shift; compose exec -T sandbox python -c "$code" "$@"; }
+
+# sql QUERY: one value from PostgreSQL
+sql() { psql_db -c "$1"; }
+
+PROMPT="And God said"
+has_completion_row() { [ "$(sql "SELECT count(*) FROM completions")" -ge 1 ]; }
+
+# A sandbox user writes to the bot; the bot container answers with a completion, and records it.
 check_completion() {
-    log "check_completion: TODO (needs rnnbot sandbox --api-only): skipped"
+    local out t0=$SECONDS
+    out=$(sandbox_py '
+import asyncio, sys
+from sandbox import SandboxClient
+async def main():
+    async with SandboxClient("http://127.0.0.1:8080") as alice:
+        reply = await alice.ask(None, sys.argv[1], timeout=float(sys.argv[2]))
+        print(reply["text"])
+asyncio.run(main())
+' "$PROMPT" "$CHECK_TIMEOUT_S" 2>"$TMP/completion.err") || { tail -5 "$TMP/completion.err" >&2; die "check_completion: no answer from the bot within ${CHECK_TIMEOUT_S} s"; }
+    [[ "$out" == "$PROMPT"* ]] && [ "${#out}" -gt "${#PROMPT}" ] \
+        || die "check_completion: the answer is not a completion of '$PROMPT': $(head -c 200 <<<"$out")"
+    log "check_completion: answered in $((SECONDS - t0)) s: $(head -1 <<<"$out" | cut -c1-100)"
+    # the exchange is stored after the reply (through the outbox)
+    wait_until "$CHECK_TIMEOUT_S" "the completion's row" has_completion_row \
+        || die "check_completion: no row in completions within ${CHECK_TIMEOUT_S} s"
+    log "check_completion: stored: $(sql "SELECT count(*) FROM prompts") prompt(s), $(sql "SELECT count(*) FROM completions") completion(s)"
 }
 
-# TODO(functional checks): a short POST_SCHEDULE for the scheduler service (compose.test.yml), then
-# wait for a post in the sandbox channel $CHANNEL and its `sent` row in the posts table.
+channel_posts() {
+    sandbox_py '
+import asyncio, sys
+from sandbox import SandboxClient
+async def main():
+    async with SandboxClient("http://127.0.0.1:8080") as c:
+        print(len(await c.channel_posts(sys.argv[1])))
+asyncio.run(main())
+' "$CHANNEL"
+}
+
+# two_posts: at least two messages in the channel and two `sent` rows in posts
+two_posts() {
+    [ "$(channel_posts)" -ge 2 ] && [ "$(sql "SELECT count(*) FROM posts WHERE status = 'sent'")" -ge 2 ]
+}
+
+# The scheduler (POST_SCHEDULE=30s) posts to the sandbox's channel, and records each post as sent.
 check_posts() {
-    log "check_posts: TODO (needs the sandbox service and a test schedule): skipped"
+    local t0=$SECONDS
+    if ! wait_until "$CHECK_TIMEOUT_S" "two scheduled posts" two_posts; then
+        log "check_posts: the scheduler's last lines:"
+        compose logs --no-color --tail 15 scheduler >&2
+        die "check_posts: fewer than 2 posts in $CHANNEL (or their sent rows) within ${CHECK_TIMEOUT_S} s"
+    fi
+    log "check_posts: $(channel_posts) posts in $CHANNEL after $((SECONDS - t0)) s; rows: $(sql "SELECT string_agg(status || ' message ' || coalesce(message_id::text, '-'), ', ' ORDER BY slot) FROM posts")"
 }
 
-# TODO(functional checks): `compose exec -T bot rnnbot db stats` inside the container: the prompts
-# and completions of check_completion, the posts of check_posts.
+# `rnnbot db stats` inside the bot container shows the rows of the two checks above.
 check_db_stats() {
-    log "check_db_stats: TODO (after check_completion and check_posts): skipped"
+    local out n
+    out=$(compose exec -T bot rnnbot db stats 2>&1) || { echo "$out" >&2; die "check_db_stats: rnnbot db stats failed"; }
+    for table in prompts completions posts; do
+        n=$(awk -v t="$table" '$1 == t { gsub(",", "", $2); print $2 }' <<<"$out")
+        [ "${n:-0}" -ge 1 ] || { echo "$out" >&2; die "check_db_stats: $table shows ${n:-no} rows"; }
+    done
+    n=$(grep -cE ' sent +message [0-9]+' <<<"$out" || true)
+    [ "$n" -ge 2 ] || { echo "$out" >&2; die "check_db_stats: $n sent posts listed, expected 2 or more"; }
+    log "check_db_stats: $(grep -E '^(prompts|completions|posts) ' <<<"$out" | tr -s ' ' | paste -sd ';' -); $n sent posts listed"
 }
 # -----------------------------------------------------------------------------------------------
 

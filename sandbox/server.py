@@ -50,6 +50,12 @@ async def _favicon(request: web.Request) -> web.Response:
     return web.Response(body=FAVICON, content_type="image/x-icon", headers={"Cache-Control": "max-age=86400"})
 
 
+async def _healthz(request: web.Request) -> web.Response:
+    """GET /healthz: 200 while the sandbox answers (a container healthcheck); which bot it serves."""
+    sandbox = request.app[SANDBOX_KEY]
+    return web.json_response({"ok": True, "bot_username": sandbox.bot_username})
+
+
 def build_app(sandbox: Sandbox, host: str = "127.0.0.1") -> web.Application:
     """`host`: the address it listens on, a name the page may be opened by (see guard.py)."""
     app = web.Application(client_max_size=MAX_UPLOAD_BYTES,
@@ -60,6 +66,7 @@ def build_app(sandbox: Sandbox, host: str = "127.0.0.1") -> web.Application:
     app.router.add_routes(control.routes)
     app.router.add_get("/", _index)
     app.router.add_get("/favicon.ico", _favicon)
+    app.router.add_get("/healthz", _healthz)
     app.router.add_static("/static/", STATIC_DIR)
     return app
 

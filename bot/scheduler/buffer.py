@@ -5,12 +5,19 @@ through the generation worker (batched with users' requests), checks each (bot/s
 candidates.py), scores the survivors with the model, and keeps the best `size`. Every sample is
 recorded in `generations`: accepted ones as "candidate", the others as "rejected" with the reason
 (also the ones a better round pushed out of the buffer).
+
+A model whose samples all fail the filters would otherwise only log "0 of 16 accepted" forever:
+after `starved_after` such rounds in a row the buffer logs a WARNING naming the model and why its
+samples were rejected, and calls `on_starved` (the poster tells the admins, once until a post
+succeeds).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.scheduler import candidates as rules
@@ -50,8 +57,9 @@ class Round:
 class CandidateBuffer:
     def __init__(self, worker: GenerationWorker, models: ModelStore, rules_: CandidateRules, *, size: int,
                  corpus: CorpusIndex | None, model: str | None = None, database: Database | None = None,
-                 record: bool = True):
-        """`database` None: ignore what was posted before; `record` False: write nothing (the dry run)."""
+                 record: bool = True, starved_after: int = 3):
+        """`database` None: ignore what was posted before; `record` False: write nothing (the dry run);
+        `starved_after`: rounds in a row without an acceptable sample before it warns."""
         self.worker, self.models, self.rules, self.size = worker, models, rules_, size
         self.corpus, self.model, self.database = corpus, model, database
         self.record = record and database is not None
@@ -62,6 +70,10 @@ class CandidateBuffer:
         self._task: asyncio.Task | None = None
         self.rounds = 0
         self.last_round = Round()
+        self.starved_after = starved_after
+        self.starved_rounds = 0  # rounds in a row without an acceptable sample
+        self._starved_reasons: Counter[str] = Counter()  # their rejections, by kind
+        self.on_starved: Callable[[str], Awaitable[None]] | None = None  # told once per such streak
 
     @property
     def model_name(self) -> str:
@@ -74,7 +86,14 @@ class CandidateBuffer:
     async def start(self) -> None:
         if self._task is None:
             if self.record:
-                await self._reload_stored()
+                try:
+                    await self._reload_stored()
+                except Exception as exc:  # a start-up must not fail on it: new candidates are generated
+                    reason = unavailable_reason(exc)
+                    if reason is None:
+                        raise
+                    log.warning("post candidates: could not reload the stored ones (%s); generating new ones",
+                                reason)
             self._need.set()
             self._task = asyncio.create_task(self._refill_forever(), name="post-candidates")
 
@@ -91,6 +110,7 @@ class CandidateBuffer:
             delay = 0.0
             try:
                 found = await self.refill_once()
+                await self._count_starved(found)
             except QueueFull:
                 delay = 1.0  # the bot is busy with users; they come first
             except Exception as exc:
@@ -140,8 +160,9 @@ class CandidateBuffer:
         evicted = self._add(found.accepted)
         if self.record and evicted:
             reason = f"outscored: the buffer kept {self.size} better candidates"
-            await self.database.run(lambda s: [repo.reject_generation(s, generation_id=c.generation_id, reason=reason)
-                                      for c in evicted])
+            ids = sorted(c.generation_id for c in evicted)  # locked in id order, as every process does
+            await self.database.run(lambda s: [repo.reject_generation(s, generation_id=g, reason=reason)
+                                      for g in ids])
         return len(found.accepted)
 
     async def generate_round(self) -> Round:
@@ -175,6 +196,28 @@ class CandidateBuffer:
         self.last_round = found
         log.info("post candidates: %d of %d accepted (%d ready)", len(passed), len(verdicts), len(self._ready))
         return found
+
+    async def _count_starved(self, accepted: int) -> None:
+        """Count rounds without an acceptable sample; at `starved_after` in a row, say so loudly."""
+        if accepted:
+            self.starved_rounds = 0
+            self._starved_reasons.clear()
+            return
+        self.starved_rounds += 1
+        self._starved_reasons.update(rejection_kind(reason) for _, reason in self.last_round.rejected)
+        if self.starved_rounds != self.starved_after:
+            return
+        samples = sum(self._starved_reasons.values())
+        reasons = ", ".join(f"{kind} ({n})" for kind, n in self._starved_reasons.most_common(5))
+        message = (f"model {self.model_name!r}: none of {samples} samples in the last {self.starved_rounds} rounds "
+                   f"passed the post filters; rejected as {reasons or 'nothing (no samples)'}. Nothing is posted "
+                   "until one passes: check the model (or POST_MIN_CHARS, POST_MAX_CHARS, POST_MAX_UNKNOWN_WORDS)")
+        log.warning("post candidates: %s", message)
+        if self.on_starved is not None:
+            try:
+                await self.on_starved(message)
+            except Exception:  # telling the admins must not stop the buffer
+                log.warning("could not report the candidate drought", exc_info=True)
 
     # ----- helpers -----
     def _add(self, new: list[Candidate]) -> list[Candidate]:
@@ -238,3 +281,9 @@ class CandidateBuffer:
             self._add([Candidate(text, score, g) for (g, text, _), score in zip(keep, scores)])
             log.info("post candidates: %d stored candidates reloaded", len(keep))
 
+
+
+def rejection_kind(reason: str) -> str:
+    """A rejection without its particulars: 'too short (17 < 40 chars)' -> 'too short',
+    "words not in the corpus: 'ceat'" -> 'words not in the corpus'."""
+    return reason.split(" (", 1)[0].split(": ", 1)[0]

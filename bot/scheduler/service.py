@@ -190,7 +190,8 @@ def candidate_buffer(settings: Settings, worker: GenerationWorker, models: Model
                            temperature=settings.post_temperature, per_round=settings.post_candidates,
                            max_unknown_words=settings.post_max_unknown_words)
     return CandidateBuffer(worker, models, rules, size=settings.post_buffer_size if size is None else size,
-                           corpus=None, model=settings.post_model or None, database=database, record=record)
+                           corpus=None, model=settings.post_model or None, database=database, record=record,
+                           starved_after=settings.post_starved_rounds)
 
 
 def check_settings(settings: Settings) -> None:
@@ -226,6 +227,8 @@ def build_service(settings: Settings, database: Database, models: ModelStore, wo
                     misfire_grace_s=settings.post_misfire_grace_s, retry_window_s=settings.post_retry_window_s,
                     send_timeout_s=settings.post_send_timeout_s, admin_ids=settings.admin_user_ids,
                     metrics=metrics, outbox=outbox)
+    # a model whose samples never pass the filters: the admins hear once, until a post succeeds
+    buffer.on_starved = lambda message: poster.report(message, key="no acceptable candidates")
     if metrics is not None:
         def last_sent_at():
             with database.transaction() as session:

@@ -6,8 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.cleaning import check_choice, check_id, clean_text
+from db.errors import NotFoundError
 from db.models import GENERATION_STATUSES, NAME_LENGTH, Generation
-from db.repositories._common import SamplingParams, get_or_raise
+from db.repositories._common import SamplingParams
 
 
 def add_generation(session: Session, *, text: str, model_name: str, params: SamplingParams,
@@ -37,8 +38,14 @@ def candidate_generations(session: Session, *, limit: int = 20, model_name: str 
 
 def reject_generation(session: Session, *, generation_id: int, reason: str) -> Generation:
     """Reject a candidate with the reason. A generation a post has claimed keeps its status (another
-    process may be posting it), and so does one that is already rejected."""
-    generation = get_or_raise(session, Generation, generation_id, "generation")
+    process may be posting it), and so does one that is already rejected.
+
+    FOR UPDATE: a claim of the same generation in another transaction is waited for and then seen
+    (PostgreSQL would otherwise overwrite the committed claim with "rejected")."""
+    generation = session.get(Generation, check_id(generation_id, field="generation id"), with_for_update=True,
+                             populate_existing=True)
+    if generation is None:
+        raise NotFoundError(f"no generation with id {generation_id}")
     if generation.status != "candidate":
         return generation
     generation.status = "rejected"

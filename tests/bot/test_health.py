@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from bot.health import HealthServer, probe, service_check
+from bot.health import CHECK_TIMEOUT_S, DATABASE_TIMEOUT_S, HealthServer, probe, service_check
 from bot.worker import GenerationWorker, ModelStore
 from db.session import Database
 from tests.helpers import free_port
@@ -52,6 +55,31 @@ async def test_unreachable_database_answers_503(tmp_path, store):
     status, body = await serve_and_get(service_check(broken, store))
     assert status == 503
     assert body["ok"] is False and body["database"] is False and body["model"] is True
+    assert body["error"] == "database: unable to open database file"
+
+
+async def test_a_database_that_never_answers_is_named_before_the_probe_gives_up(store):
+    """A stopped database's host can swallow the connection: the 503 names the database within
+    DATABASE_TIMEOUT_S, well before the probe (4 s) and the HEALTHCHECK (5 s) time out."""
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never says a word
+    try:
+        port = silent.getsockname()[1]
+        database = Database(f"postgresql+psycopg://rnnbot:secret-password@127.0.0.1:{port}/rnnbot")
+        check = service_check(database, store)
+        async with HealthServer("127.0.0.1", 0, check) as server:
+            url = f"http://127.0.0.1:{server.port}/healthz"
+            for _ in range(2):  # the second check waits for the same hanging probe
+                started = time.monotonic()
+                status, body = await asyncio.to_thread(get, url)
+                took = time.monotonic() - started
+                assert status == 503
+                assert body["error"] == f"database: no answer within {DATABASE_TIMEOUT_S:g}s"
+                assert body["database"] is False and body["model"] is True
+                assert DATABASE_TIMEOUT_S <= took < CHECK_TIMEOUT_S < 4
+        assert "secret-password" not in json.dumps(body)
+        assert [t.name for t in threading.enumerate()].count("health-database") == 1
+    finally:
+        silent.close()
 
 
 async def test_no_model_answers_503(sqlite_db):

@@ -4,8 +4,10 @@ two scheduler processes on one PostgreSQL database."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +144,31 @@ async def test_the_scheduler_serves_health_and_metrics(scheduler_env, tmp_path, 
     assert samples[("rnnbot_generated_characters_total", ())] > 0  # candidates came from the worker
     assert samples[("rnnbot_worker_batch_size_count", ())] >= 1
     assert "database: sqlite:///" in (tmp_path / "cli.log").read_text()  # it says which database
+
+
+async def test_sigterm_while_the_model_loads_exits_0(scheduler_env, tmp_path, sandbox_server):
+    """`docker compose down` right after `up` stops the scheduler while it loads its model: that is a
+    clean stop (exit 0), not death by SIGTERM (143). The model is a FIFO, so loading blocks in open()
+    until the test opens the other end: the signal surely arrives mid-load."""
+    fifo = tmp_path / "slow.safetensors"
+    os.mkfifo(fifo)
+    log_file = tmp_path / "cli.log"
+    scheduler = await start_cli(sandbox_env(scheduler_env, sandbox_server, MODEL_PATH=str(fifo)), tmp_path,
+                                "scheduler")
+    await until(lambda: waiting_for_a_writer(scheduler.pid), 60, "the scheduler to open its model file")
+    scheduler.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.5)
+    assert scheduler.returncode is None  # still loading: the signal did not kill it
+    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # loading goes on (and fails: not a file)
+    assert await asyncio.wait_for(scheduler.wait(), 30) == 0, log_file.read_text()
+    output = log_file.read_text()
+    assert "the scheduler stopped by SIGTERM while starting" in output
+    assert "scheduler running" not in output and "Traceback" not in output
+
+
+def waiting_for_a_writer(pid: int) -> bool:
+    """Whether the process's main thread is blocked opening a FIFO that has no writer yet (Linux)."""
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text() == "wait_for_partner"
+    except OSError:
+        return False

@@ -104,3 +104,31 @@ def test_candidates_and_rejections(db):
         assert (rejected.status, rejected.reject_reason) == ("rejected", "too short")
         assert [g.id for g in repo.candidate_generations(session)] == [keep]
         assert repo.candidate_generations(session, model_name="other") == []
+
+
+def test_a_rejection_racing_a_claim_leaves_the_claim(fresh_db):
+    """Another process's buffer may reject (outscore, re-check) a candidate while this one claims
+    it: the rejection waits for the claim and leaves it, it never turns a claimed verse rejected."""
+    generation = add_candidate(fresh_db, "racing")
+    claimed, release = threading.Event(), threading.Event()
+
+    def claim() -> None:
+        with fresh_db.transaction() as session:
+            repo.claim_post_slot(session, channel_id=CHANNEL, slot=SLOT, generation_id=generation)
+            claimed.set()
+            release.wait(10)  # hold the claim uncommitted while the rejection runs
+
+    def reject() -> str:
+        with fresh_db.transaction() as session:
+            return repo.reject_generation(session, generation_id=generation, reason="outscored").status
+
+    with ThreadPoolExecutor(2) as pool:
+        claiming = pool.submit(claim)
+        assert claimed.wait(10)
+        rejecting = pool.submit(reject)
+        time.sleep(0.3)  # the rejection has read the row and waits for the claim's lock
+        release.set()
+        claiming.result(10)
+        assert rejecting.result(10) == "claimed"
+    with fresh_db.transaction() as session:
+        assert repo.get_generation(session, generation_id=generation).status == "claimed"

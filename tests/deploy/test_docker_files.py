@@ -127,6 +127,10 @@ def test_services_are_wired_as_documented(env_file):
     assert scheduler["healthcheck"]["test"] == ["CMD", "python", "-m", "bot.health"]
     assert scheduler["environment"]["HEALTH_PORT"] == "8090" and scheduler["environment"]["HEALTH_HOST"] == "0.0.0.0"
     assert scheduler["environment"]["DATABASE_URL"] == bot["environment"]["DATABASE_URL"]
+    # the outbox (OUTBOX_DIR, relative to /data) of both outlives their containers; its files are per role
+    for service in (bot, scheduler):
+        assert {"source": "botdata", "target": "/data"}.items() <= next(
+            v for v in service["volumes"] if v["target"] == "/data").items()
 
     trainer = services["trainer"]
     assert trainer["profiles"] == ["train"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +15,7 @@ from bot.scheduler.service import build_service
 from db import repositories as repo
 from db.models import Generation
 from db.session import Database
-from tests.helpers import ALICE, CHANNEL, LOCKED_CHANNEL, all_posts, check_exactly_once
+from tests.helpers import ALICE, CHANNEL, LOCKED_CHANNEL, all_posts, check_exactly_once, until
 
 
 def service_for(make_settings, database, verse_models, worker, ptb_bot, run_schedule=True, **changes):
@@ -244,3 +246,44 @@ async def test_a_verse_whose_send_timed_out_is_not_posted_again_after_a_restart(
     await restarted.stop()
     assert posted.status == "sent" and posted.text != timed_out.text
     assert [m["text"] for m in await alice_in_chat.channel_posts(CHANNEL)] == [timed_out.text, posted.text]
+
+
+async def test_a_model_whose_samples_never_pass_warns_and_tells_the_admins_once(make_settings, sqlite_db,
+                                                                                 verse_models, worker, ptb_bot,
+                                                                                 alice_in_chat, caplog):
+    # The model writes 30-50 character lines; none fits 79-80: every round is rejected.
+    service = service_for(make_settings, sqlite_db, verse_models, worker, ptb_bot, run_schedule=False,
+                          post_schedule="1h", post_min_chars=79, post_max_chars=80, post_starved_rounds=2)
+    buffer = service.buffer
+    with caplog.at_level(logging.WARNING, logger="bot.scheduler.buffer"):
+        await service.start()
+        await until(lambda: buffer.starved_rounds >= 4, 60, "four rounds without an acceptable sample")
+
+        def droughts() -> list[str]:
+            return [r.getMessage() for r in caplog.records if "passed the post filters" in r.getMessage()]
+
+        [warning] = droughts()  # at the second round, not again at the third and fourth
+        assert warning.startswith("post candidates: model 'verses': none of 16 samples in the last 2 rounds")
+        assert "rejected as too short (" in warning and "POST_MIN_CHARS" in warning
+
+        async def reports() -> list[str]:
+            return [m["text"] for m in await alice_in_chat.messages(ALICE) if "passed the post filters" in m["text"]]
+
+        [report] = await reports()
+        assert report.startswith("Auto-posting problem: model 'verses': none of 16 samples")
+
+        # A post that succeeds ends it; the next drought is reported again.
+        buffer.rules = replace(buffer.rules, min_chars=10)
+        hour = service.schedule.latest_at_or_before(utcnow())
+        [posted] = await service.poster.tick(now=hour + timedelta(seconds=1))
+        assert posted.status == "sent"
+        buffer.rules = replace(buffer.rules, min_chars=79)
+        while buffer.peek() is not None:  # empty the buffer: it samples again, under the strict rules
+            await buffer.take(0)
+        await until(lambda: len(droughts()) == 2, 60, "the second drought's warning")
+        for _ in range(100):
+            if len(await reports()) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert len(await reports()) == 2
+    await service.stop()
