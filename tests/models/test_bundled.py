@@ -30,7 +30,7 @@ def test_the_bundled_model_loads_and_its_sidecar_records_how_it_was_made():
     assert made["eval"]["chars"] == 430_315  # the full validation tail
     # the card's figure is this checkpoint's own validation loss, and far from a weak model's 1.24+
     assert made["eval"]["nats_per_char"] == pytest.approx(ckpt.metrics["val_loss"], abs=1e-3)
-    assert made["eval"]["nats_per_char"] < 1.2
+    assert made["eval"]["nats_per_char"] <= 1.15  # the target the model was trained for
     assert ckpt.metrics["chars_seen"] == made["chars_seen"] > 0
 
 
