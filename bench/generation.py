@@ -27,7 +27,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.timing import add_timing_args, apply_timing_args, clock
 from models.checkpoint import load_checkpoint
 from models.fast_step import FastStepper
 from models.generator import Generator
@@ -93,18 +93,16 @@ def distribution_gap(model: CharRNN, precision: str, steps: int = 2000, seed: in
     return total / steps, worst
 
 
-CLOCK = time.perf_counter  # --clock cpu: time.process_time
-
 
 def read_bandwidth(nbytes: int, seconds: float = 0.3) -> float:
     """GB/s of summing an fp32 tensor of `nbytes` (from DRAM when large, from cache when small)."""
     x = torch.rand(nbytes // 4)
     x.sum()
-    n, t0 = 0, CLOCK()
-    while CLOCK() - t0 < seconds:
+    n, t0 = 0, clock()
+    while clock() - t0 < seconds:
         x.sum()
         n += 1
-    return n * nbytes / (CLOCK() - t0) / 1e9
+    return n * nbytes / (clock() - t0) / 1e9
 
 
 def in_rounds(fns: dict, rounds: int) -> dict:
@@ -114,9 +112,9 @@ def in_rounds(fns: dict, rounds: int) -> dict:
     times = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            t0 = CLOCK()
+            t0 = clock()
             fn()
-            times[name].append(CLOCK() - t0)
+            times[name].append(clock() - t0)
     return times
 
 
@@ -175,21 +173,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="the default 2x256 KJV model (run dir or file); random weights if absent")
     parser.add_argument("--checkpoint-512", help="a 2x512 KJV model; random weights (embedding 64) if absent")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrent", type=int, default=64)
     parser.add_argument("--precisions", default="auto,fp32",
                         help="Generator precisions to time (auto is what the bot runs)")
     parser.add_argument("--kl-steps", type=int, default=2000)
     parser.add_argument("--sweep", help="comma-separated batch sizes: time fp32 and int8 steps instead")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="cpu: this process's CPU time (with --threads 1, robust to other processes' load)")
+    add_timing_args(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.clock == "cpu":
-        global CLOCK
-        CLOCK = time.process_time
+    apply_timing_args(args)
     precisions = args.precisions.split(",")
     checkpoint = args.checkpoint or ("runs/kjv" if Path("runs/kjv/best.safetensors").exists() else None)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.timing import add_timing_args, apply_timing_args, clock
 from models import quantized
 
 try:
@@ -106,16 +106,14 @@ def routes_for(w: torch.Tensor, b: torch.Tensor) -> dict:
     return r
 
 
-CLOCK = time.perf_counter  # --clock cpu: time.process_time
-
 
 def time_calls(f, x, seconds: float) -> float:
     f(x)
-    n, t0 = 0, CLOCK()
+    n, t0 = 0, clock()
     while True:
         f(x)
         n += 1
-        elapsed = CLOCK() - t0
+        elapsed = clock() - t0
         if elapsed > seconds:
             return elapsed / n
 
@@ -123,19 +121,13 @@ def time_calls(f, x, seconds: float) -> float:
 @torch.inference_mode()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--batches", default="1,2,4,8,16,32,64")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=0.02, help="per route per round")
     parser.add_argument("--routes", default="", help="comma-separated subset")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="cpu: this process's CPU time (with --threads 1, robust to other processes' load)")
+    add_timing_args(parser)
     args = parser.parse_args()
-    if args.clock == "cpu":
-        global CLOCK
-        CLOCK = time.process_time
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_timing_args(args)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}")
     torch.manual_seed(0)

@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.timing import add_timing_args, apply_timing_args, clock
 from models.checkpoint import load_checkpoint
 from models.fast_step import FastStepper
 from models.model import CharRNN, ModelConfig
@@ -90,16 +91,12 @@ def custom_op_for_compile() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="an LSTM model (run dir or file); random 2x256 if absent")
-    parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--cpp-wrapper", action="store_true", help="torch.compile with inductor's C++ wrapper")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="cpu: this process's CPU time (with --threads 1, robust to other processes' load)")
+    add_timing_args(parser)
     args = parser.parse_args()
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_timing_args(args)
     if args.checkpoint:
         model = load_checkpoint(args.checkpoint).build_model().eval()
     else:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.timing import add_timing_args, apply_timing_args, clock
 from models.precision import bf16_supported
 from trainer.config import TrainConfig
 from trainer.corpora import load_corpus
@@ -92,24 +93,22 @@ def training_flops(batch: int, seq_len: int, hidden: int, embedding: int, layers
     return 3 * forward
 
 
-CLOCK = time.perf_counter  # --clock cpu: time.process_time
-
 
 def gemm_gflops(M: int, K: int, N: int, dtype: torch.dtype, seconds: float = 0.3) -> float:
     a, b = torch.randn(M, K).to(dtype), torch.randn(K, N).to(dtype)
     a @ b
-    n, t0 = 0, CLOCK()
-    while CLOCK() - t0 < seconds:
+    n, t0 = 0, clock()
+    while clock() - t0 < seconds:
         a @ b
         n += 1
-    return 2 * M * K * N * n / (CLOCK() - t0) / 1e9
+    return 2 * M * K * N * n / (clock() - t0) / 1e9
 
 
 def chars_per_s(step, batches, chars_per_batch: int) -> float:
-    t0 = CLOCK()
+    t0 = clock()
     for x, y in batches:
         step(x, y)
-    return len(batches) * chars_per_batch / (CLOCK() - t0)
+    return len(batches) * chars_per_batch / (clock() - t0)
 
 
 def train_for(step, batcher, seconds: float) -> int:
@@ -130,17 +129,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--steps", type=int, default=20, help="steps per path per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--quality-minutes", type=float, default=0.0)
     parser.add_argument("--bf16", action="store_true", help="also time bf16 products where bf16 is not native")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="cpu: this process's CPU time (with --threads 1, robust to other processes' load)")
+    add_timing_args(parser)
     args = parser.parse_args()
-    if args.clock == "cpu":
-        global CLOCK
-        CLOCK = time.process_time
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_timing_args(args)
     cfg = TrainConfig(corpus="kjv", hidden=args.hidden, layers=args.layers, batch_size=args.batch_size,
                       seq_len=args.seq_len, lr=args.lr, run_dir="/tmp/rnnbot-bench-training")
     project = Trainer(cfg, load_corpus("kjv"))
