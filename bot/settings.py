@@ -15,6 +15,7 @@ from pydantic_settings import NoDecode
 from bot.logs import LogSettings
 from db.settings import SOURCES, DatabaseSettings
 from models.bundled import DEFAULT_RUN_DIR
+from models.choices import DEVICE_HELP
 
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
@@ -44,8 +45,7 @@ class Settings(DatabaseSettings, LogSettings):
     batch_wait_ms: float = Field(5.0, description="how long the worker waits to fill a batch")
     heavy_workers: int = Field(1, ge=1, le=64, description="threads for /neuron pictures and candidate scoring")
     heavy_queue_size: int = Field(8, ge=0, description="more such jobs that may wait before users are told to retry")
-    device: str = Field("auto", description="where models generate: auto (a CUDA GPU when there is one, else "
-                                            "the CPU), cpu, cuda or cuda:N")
+    device: str = Field("auto", description=f"where models generate: {DEVICE_HELP}")
     generation_precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
         "auto", description="weights generation steps run on; auto = int8 where it is faster for the batch")
     # per-user rate limit: at most rate_limit_count completions per rate_limit_window_s

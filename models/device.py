@@ -10,9 +10,9 @@ import re
 
 import torch
 
+from models.choices import DEVICE_HELP
 from models.errors import RnnbotError
 
-DEVICE_HELP = "auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N"
 _SPEC = re.compile(r"auto|cpu|cuda(?::(\d+))?")
 
 

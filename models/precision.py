@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
+from models.choices import GENERATION_PRECISIONS, TRAIN_PRECISIONS
 from models.errors import RnnbotError
 from models.quantized import int8_supported
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = TRAIN_PRECISIONS  # training; generation's are GENERATION_PRECISIONS
 
 
 def bf16_supported() -> bool:
@@ -40,7 +41,6 @@ def resolve_precision(requested: str, device: torch.device | str = "cpu") -> str
 
 # Generation: the matrix products of a step run on int8 weights for batches up to int8_max_batch
 # rows and on `dense` (fp32 or bf16) weights above (models/fast_step.py).
-GENERATION_PRECISIONS = ("auto", "fp32", "bf16", "int8")
 # `auto`'s switch from int8 to dense weights. Measured on an AVX2-only EPYC (bench/generation.py
 # --sweep; bench/README.md): a whole int8 step was faster than fp32 at every batch size tried, 1 to
 # 512 rows, on the 2x256 and 2x512 models (0.44-0.80x fp32's time at batch 1, 0.54-0.67x at 64):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from models.choices import DEVICE_HELP, TRAIN_PRECISIONS
 from models.errors import RnnbotError
 
 
@@ -37,8 +38,8 @@ class TrainConfig:
     weight_decay: float = opt(0.01, "AdamW weight decay (matrices only)")
     grad_clip: float = opt(1.0, "clip the gradient norm to this (0 = off)")
     precision: str = opt("auto", "auto: bf16 autocast where the CPU or GPU has native bf16, else fp16 with a "
-                                 "gradient scaler on a GPU, else fp32", choices=("auto", "fp32", "bf16", "fp16"))
-    device: str = opt("auto", "auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N")
+                                 "gradient scaler on a GPU, else fp32", choices=TRAIN_PRECISIONS)
+    device: str = opt("auto", DEVICE_HELP)
     seed: int = opt(1, "random seed (weights, dropout)")
     threads: int = opt(0, "torch threads (0 = torch's default)")
     # how long

@@ -4,7 +4,7 @@ import typing
 
 import pytest
 
-from models.precision import GENERATION_PRECISIONS
+from models.choices import GENERATION_PRECISIONS
 from models.quantized import int8_supported
 
 
