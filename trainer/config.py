@@ -29,7 +29,7 @@ class TrainConfig:
     init_from: str | None = opt(None, "fine-tune: start from this checkpoint (or run directory) with its "
                                       "weights, vocabulary and architecture; fresh optimizer and schedule")
     # optimisation
-    seq_len: int = opt(128, "characters per truncated-BPTT window")
+    seq_len: int = opt(64, "characters per truncated-BPTT window")
     batch_size: int = opt(32, "parallel streams (hidden state carried between batches)")
     lr: float = opt(3e-3, "peak learning rate (AdamW)")
     min_lr_ratio: float = opt(0.1, "final learning rate as a fraction of --lr")
@@ -48,7 +48,7 @@ class TrainConfig:
     stop_after: int | None = opt(None, "pause after this many steps in this invocation "
                                        "(schedule unchanged; resume later)")
     # evaluation and outputs
-    eval_every: int = opt(200, "evaluate on the whole validation split every N steps")
+    eval_every: int = opt(1000, "evaluate on the whole validation split every N steps")
     log_every: int = opt(10, "write a training metrics line every N steps")
     sample_chars: int = opt(200, "characters per sample taken at each evaluation")
     database_url: str | None = opt(None, "also record the run and its samples in this database")
