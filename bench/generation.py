@@ -93,7 +93,6 @@ def distribution_gap(model: CharRNN, precision: str, steps: int = 2000, seed: in
     return total / steps, worst
 
 
-
 def read_bandwidth(nbytes: int, seconds: float = 0.3) -> float:
     """GB/s of summing an fp32 tensor of `nbytes` (from DRAM when large, from cache when small)."""
     x = torch.rand(nbytes // 4)

@@ -106,7 +106,6 @@ def routes_for(w: torch.Tensor, b: torch.Tensor) -> dict:
     return r
 
 
-
 def time_calls(f, x, seconds: float) -> float:
     f(x)
     n, t0 = 0, clock()

@@ -93,7 +93,6 @@ def training_flops(batch: int, seq_len: int, hidden: int, embedding: int, layers
     return 3 * forward
 
 
-
 def gemm_gflops(M: int, K: int, N: int, dtype: torch.dtype, seconds: float = 0.3) -> float:
     a, b = torch.randn(M, K).to(dtype), torch.randn(K, N).to(dtype)
     a @ b

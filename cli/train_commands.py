@@ -21,6 +21,7 @@ DEFAULT_CHECKPOINT_HELP = ("run directory (its best checkpoint) or checkpoint fi
                            "(default: the trained run in runs/kjv, else the bundled KJV model)")
 MAX_SAMPLES = 1024  # rnnbot sample --num: one batch
 MAX_SAMPLE_CHARS = 100_000
+DEVICE_FLAG_HELP = f"{DEVICE_HELP} (default: auto)"
 
 
 def register(sub) -> None:
@@ -46,7 +47,7 @@ def register(sub) -> None:
     p.add_argument("--top-p", type=float, help="sample only within this probability mass")
     p.add_argument("--seed", type=int, help="random seed (sample i uses seed + i)")
     p.add_argument("--stop-at", default="none", help="'newline' ends each sample at a line end; or any string")
-    p.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default: auto)")
+    p.add_argument("--device", default="auto", help=DEVICE_FLAG_HELP)
     p.add_argument("--precision", default="auto", choices=GENERATION_PRECISIONS,
                    help="weights the generation step runs on (auto: int8 where it is faster for the batch; "
                         "bf16 only on CPUs with native bf16)")
@@ -58,7 +59,7 @@ def register(sub) -> None:
     p.add_argument("--book-names", action="store_true", help="KJV: prefix verses with their book name")
     p.add_argument("--val-fraction", type=float, help="default: the fraction used in training")
     p.add_argument("--max-chars", type=int, help="evaluate only the first N characters of the validation split")
-    p.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default: auto)")
+    p.add_argument("--device", default="auto", help=DEVICE_FLAG_HELP)
     p.set_defaults(handler=cmd_eval)
 
 

@@ -10,8 +10,6 @@ from models.choices import GENERATION_PRECISIONS, TRAIN_PRECISIONS
 from models.errors import RnnbotError
 from models.quantized import int8_supported
 
-PRECISIONS = TRAIN_PRECISIONS  # training; generation's are GENERATION_PRECISIONS
-
 
 def bf16_supported() -> bool:
     """True where oneDNN has native bf16 kernels (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
@@ -21,8 +19,8 @@ def bf16_supported() -> bool:
 def resolve_precision(requested: str, device: torch.device | str = "cpu") -> str:
     """Training's compute format on `device`. CPU: bf16 autocast where the CPU has native bf16, else
     fp32. CUDA: bf16 autocast where the GPU supports it, else fp16 autocast with a gradient scaler."""
-    if requested not in PRECISIONS:
-        raise RnnbotError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    if requested not in TRAIN_PRECISIONS:
+        raise RnnbotError(f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {requested!r}")
     if torch.device(device).type == "cuda":
         if requested == "auto":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
