@@ -17,6 +17,8 @@ import torch
 from models.checkpoint import Checkpoint, load_checkpoint
 from models.fast_step import FastStepper
 from models.model import CharRNN, State
+from models.native_lstm import NativeLSTM, native_kernel, native_supports
+from models.precision import NATIVE_MAX_BATCH
 from models.sampling import check_sampling_args, gumbel_noise, sample_next
 from models.vocab import Vocab
 
@@ -46,12 +48,20 @@ class Generator:
         `precision` (models/precision.py GENERATION_PRECISIONS): fp32, bf16, int8, or auto (int8
         weights where they are faster for the batch in hand). The same seed gives the same text
         on the same precision and device; int8 and fp32 texts may part after a while.
-        `device`: where to sample (default: the model's own); the model is moved there."""
+        `device`: where to sample (default: the model's own); the model is moved there.
+
+        int8 and auto on a CPU with AVX-512 VNNI: an LSTM's completions of up to NATIVE_MAX_BATCH
+        prompts run in the native kernel (models/native_lstm.py), the whole completion in one call,
+        unless a stop string is longer than one character; the rest take the torch step."""
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model = model.to(self.device)
         self.vocab = vocab
         self.checkpoint = checkpoint
         self._step = FastStepper(model, precision, self.device)
+        self._native = None
+        if (precision in ("auto", "int8") and self.device.type == "cpu" and native_kernel() == "vnni"
+                and native_supports(model)):
+            self._native = NativeLSTM(model, "vnni")
         # An empty prompt is burned in on this: a few whole lines of training text saved in the
         # checkpoint (so the state is one the model knows at a line start), else a bare newline.
         if start_context is None and checkpoint is not None:
@@ -108,8 +118,11 @@ class Generator:
             seed = secrets.randbits(62)
         seeds = [seed + i for i in range(n)] if isinstance(seed, int) else per_prompt(seed, n, "seeds")
         stops = _Stops(self.vocab, stop_at, self.device)
+        prompt_ids = [self.vocab.encode(p) if p else self._start_ids for p in prompts]
+        if self.uses_native(n) and not stops.strings:
+            return self._complete_native(prompts, prompt_ids, limits, temps, seeds, top_k, top_p, stops)
         rows = _Rows(limits, temps, seeds, len(self.vocab), self.device)
-        logits, state = self._burn_in([self.vocab.encode(p) if p else self._start_ids for p in prompts])
+        logits, state = self._burn_in(prompt_ids)
         for t in range(rows.max_chars):
             next_ids = rows.sample(logits, t, top_k, top_p)
             done = rows.reached_limit(t, stops.finish(rows, next_ids, t))
@@ -121,6 +134,25 @@ class Generator:
         return [Completion(prompt, stops.trim(self.vocab.decode(ids), stopped), "stop" if stopped else "length",
                            self.vocab.unknown_chars(prompt))
                 for prompt, (ids, stopped) in zip(prompts, rows.results())]
+
+    def uses_native(self, batch: int) -> bool:
+        """Whether completions of `batch` prompts (with single-character stops) run in the native kernel."""
+        return self._native is not None and batch <= NATIVE_MAX_BATCH
+
+    def _complete_native(self, prompts: list[str], prompt_ids: list[list[int]], limits: list[int],
+                         temps: list[float], seeds: list[int], top_k: int | None, top_p: float | None,
+                         stops: _Stops) -> list[Completion]:
+        # The same noise as the torch path (_Rows): row i's draws depend only on its seed.
+        noise = gumbel_noise(seeds, max(limits), len(self.vocab))
+        noise[:, :, 0] = float("-inf")  # never emit the unknown symbol
+        temps_t = torch.tensor(temps, dtype=torch.float32)
+        # prompts are burned in by the kernel too; rows are shared out among torch's threads
+        out, lengths, stopped = self._native.generate(
+            prompt_ids, noise, 1.0 / temps_t.clamp_min(1e-6), temps_t > 0, top_k, top_p, stops.ids.tolist(), limits,
+            threads=torch.get_num_threads())
+        return [Completion(prompt, self.vocab.decode(out[i, : lengths[i]].tolist()), "stop" if stopped[i] else "length",
+                           self.vocab.unknown_chars(prompt))
+                for i, prompt in enumerate(prompts)]
 
     @torch.inference_mode()
     def trace(self, ids: torch.Tensor) -> Iterator[tuple[torch.Tensor, State]]:

@@ -47,6 +47,13 @@ def resolve_precision(requested: str, device: torch.device | str = "cpu") -> str
 # most MAX_BATCH (64) rows.
 AUTO_INT8_MAX_BATCH = 512
 
+# Completions of at most this many prompts run in the native int8 kernel (models/native_lstm.py)
+# where it runs (int8 or auto, an LSTM, AVX-512 VNNI); larger batches take the torch step above.
+# Measured on the Zen 4 (bench/generation.py --sweep, 2 threads; bench/README.md): a native step
+# took 0.23-0.46x the torch int8 step's time at every batch size from 1 to 256, on the 2x256 and
+# 2x512 models. Above the largest size measured, the torch step.
+NATIVE_MAX_BATCH = 256
+
 
 @dataclass(frozen=True)
 class StepPlan:
