@@ -17,8 +17,8 @@ the tables show medians over rounds. Also printed: this machine's read bandwidth
 summed from memory, and a 12 MB one from cache), the bytes of weights each path reads per
 character at batch 1 and the GB/s that makes, and KL(fp32 || int8) of the next-character
 distributions along text sampled from the fp32 model. `--sweep` instead times one step of the
-fp32 and int8 paths at each batch size given (what models/precision.py AUTO_INT8_MAX_BATCH is
-chosen from).
+torch step on fp32 and int8 weights and of the native int8 kernel at each batch size given (what
+models/precision.py AUTO_INT8_MAX_BATCH and NATIVE_MAX_BATCH are chosen from).
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from models.checkpoint import load_checkpoint
 from models.fast_step import FastStepper
 from models.generator import Generator
 from models.model import CharRNN, ModelConfig
+from models.native_lstm import NativeLSTM, native_kernel, native_supports
+from models.sampling import gumbel_noise
 from models.vocab import Vocab
 
 CHARS = 280
@@ -75,11 +77,22 @@ def baseline_weight_bytes(model: CharRNN) -> int:
 
 
 @torch.inference_mode()
-def distribution_gap(model: CharRNN, precision: str, steps: int = 2000, seed: int = 0) -> tuple[float, float]:
+def distribution_gap(model: CharRNN, precision: str, steps: int = 2000, seed: int = 0,
+                     native: bool = False) -> tuple[float, float]:
     """Mean and max KL(fp32 || precision), nats, of the next-char distributions along `steps`
-    characters sampled (temperature 1) from the fp32 stepper; each stepper carries its own state."""
-    ref, other = FastStepper(model, "fp32"), FastStepper(model, precision)
-    s_ref, s_other = ref.init_state(1), other.init_state(1)
+    characters sampled (temperature 1) from the fp32 stepper; each stepper carries its own state.
+    native: the native int8 kernel's step instead of the torch step at `precision`."""
+    ref = FastStepper(model, "fp32")
+    if native:
+        kernel = NativeLSTM(model)
+        s_other = kernel.init_state(1)
+
+        def other(ids, state):
+            return kernel.step(ids, state), state
+    else:
+        other = FastStepper(model, precision)
+        s_other = other.init_state(1)
+    s_ref = ref.init_state(1)
     rng = torch.Generator().manual_seed(seed)
     ids = torch.tensor([1])
     total, worst = 0.0, 0.0
@@ -126,6 +139,14 @@ def round_ratio(slow: list, fast: list) -> float:
     return statistics.median(s / f for s, f in zip(slow, fast))
 
 
+def native_chars_at_batch_1(kernel: NativeLSTM, vocab_size: int, chars: int = CHARS):
+    """The native kernel alone: `chars` characters sampled after a one-character prompt."""
+    noise = gumbel_noise([1], chars, vocab_size)
+    noise[:, :, 0] = float("-inf")
+    one, hot = torch.ones(1), torch.ones(1, dtype=torch.bool)
+    return lambda: kernel.generate([[1]], noise, one, hot, None, None, [], [chars], torch.get_num_threads())
+
+
 def steps_at_batch_1(stepper: FastStepper, steps: int = CHARS):
     def run():
         state, ids = stepper.init_state(1), torch.tensor([5])
@@ -136,8 +157,12 @@ def steps_at_batch_1(stepper: FastStepper, steps: int = CHARS):
 
 
 def sweep(model: CharRNN, batches: list[int], rounds: int) -> None:
+    """One step of the torch step (fp32, int8) and of the native kernel (sampling included) per batch size."""
     steppers = {p: FastStepper(model, p) for p in ("fp32", "int8")}
-    print(f"{'batch':>6}  {'fp32 us':>9}  {'int8 us':>9}  {'int8/fp32':>9}  {'fp32 chars/s':>12}  {'int8 chars/s':>12}")
+    kernel = NativeLSTM(model) if native_kernel() == "vnni" and native_supports(model) else None
+    names = [*steppers, *(["native"] if kernel else [])]
+    print(f"{'batch':>6}" + "".join(f"  {p + ' us':>10}" for p in names)
+          + "".join(f"  {p + ' chars/s':>15}" for p in names))
     for batch in batches:
         ids = torch.randint(1, 70, (batch,), generator=torch.Generator().manual_seed(batch))
         steps = max(4, 256 // batch)
@@ -150,9 +175,18 @@ def sweep(model: CharRNN, batches: list[int], rounds: int) -> None:
                     for _ in range(steps):
                         stepper(ids, state)
             fns[p] = run
-        t = {p: v / steps for p, v in medians(in_rounds(fns, rounds)).items()}
-        print(f"{batch:>6}  {t['fp32'] * 1e6:>9.1f}  {t['int8'] * 1e6:>9.1f}  {t['int8'] / t['fp32']:>9.2f}  "
-              f"{batch / t['fp32']:>12,.0f}  {batch / t['int8']:>12,.0f}", flush=True)
+        if kernel:
+            noise = gumbel_noise(list(range(batch)), steps, model.config.vocab_size)
+            noise[:, :, 0] = float("-inf")
+            one, hot = torch.ones(batch), torch.ones(batch, dtype=torch.bool)
+            prompts = [[int(i)] for i in ids]
+            # steps characters after a one-character prompt: steps + 1 steps, the first without sampling
+            fns["native"] = lambda: kernel.generate(prompts, noise, one, hot, None, None, [], [steps] * batch,
+                                                    torch.get_num_threads())
+        t = medians(in_rounds(fns, rounds))
+        t = {p: v / (steps + (p == "native")) for p, v in t.items()}
+        print(f"{batch:>6}" + "".join(f"  {t[p] * 1e6:>10.1f}" for p in names)
+              + "".join(f"  {batch / t[p]:>15,.0f}" for p in names), flush=True)
 
 
 def models_to_bench(checkpoint: str | None, checkpoint_512: str | None):
@@ -205,7 +239,11 @@ def main() -> None:
         for p, gen in gens.items():
             fns[p] = lambda gen=gen: gen.complete([prompt], max_chars=CHARS, temperature=0.8, seed=1)
         for p, gen in gens.items():
-            fns[f"{p} steps"] = steps_at_batch_1(gen._step)
+            native = gen.uses_native(1)
+            paths = ["the native int8 kernel" if gen.uses_native(b) else "the torch step" for b in (1, args.concurrent)]
+            print(f"  {p}: batch 1 on {paths[0]}, {args.concurrent} prompts on {paths[1]}")
+            fns[f"{p} steps"] = (native_chars_at_batch_1(gen._native, len(vocab)) if native
+                                 else steps_at_batch_1(gen._step))
         single_t = in_rounds(fns, args.rounds)
         single = medians(single_t)
         fair = "native" if single["native"] < single["oneDNN"] else "oneDNN"
@@ -236,14 +274,19 @@ def main() -> None:
                      f"{base_bytes * CHARS / base / 1e9:.1f} GB/s (whole completion)")
         for p, gen in gens.items():
             per_step = single[f"{p} steps"] / CHARS
-            nbytes = gen._step.weight_bytes(1)
+            native = gen.uses_native(1)
+            nbytes = gen._native.nbytes if native else gen._step.weight_bytes(1)
+            what = "native kernel, sampling included" if native else "torch steps alone"
             notes.append(f"  {p}: {nbytes / 1e6:.2f} MB per step, {per_step * 1e6:.0f} us per step, "
-                         f"{nbytes / per_step / 1e9:.1f} GB/s (steps alone); "
+                         f"{nbytes / per_step / 1e9:.1f} GB/s ({what}); "
                          f"whole completion {single[p] / CHARS * 1e6:.0f} us per char")
         if args.kl_steps:
-            mean, worst = distribution_gap(model, "int8", args.kl_steps)
-            notes.append(f"  KL(fp32 || int8) over {args.kl_steps} sampled steps: "
-                         f"mean {mean:.2e}, max {worst:.2e} nats")
+            for name, native in (("torch int8", False), ("native int8", True)):
+                if native and not any(gen.uses_native(1) for gen in gens.values()):
+                    continue
+                mean, worst = distribution_gap(model, "int8", args.kl_steps, native=native)
+                notes.append(f"  KL(fp32 || {name}) over {args.kl_steps} sampled steps: "
+                             f"mean {mean:.2e}, max {worst:.2e} nats")
 
     print(f"\nread bandwidth: {dram:.1f} GB/s from memory, {cache:.1f} GB/s from cache; "
           f"load average {os.getloadavg()[0]:.1f} at end\n")
