@@ -259,9 +259,9 @@ static inline float clamp(float x, float bound) { return x > bound ? bound : (x 
  * each written over one common denominator: two divisions per unit instead of five (division is
  * the slowest vector instruction here). Pre-activations are clamped to +-20 (sigmoid is 1 to
  * fp32 precision beyond 17), so the three-factor denominator stays below 1e27. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void cell(const int32_t *acc, const int32_t *offset, const float *scale, const float *add, float *gates,
-                 float *h, float *c, int H) {
+__attribute__((target_clones("avx2", "default")))
+static void cell_portable(const int32_t *acc, const int32_t *offset, const float *scale, const float *add,
+                          float *gates, float *h, float *c, int H) {
     for (int n = 0; n < 4 * H; n++) gates[n] = (float)(acc[n] - offset[n]) * scale[n] + add[n];
     for (int k = 0; k < H; k++) {
         float ei = exp_poly(-clamp(gates[k], 20.0f)), ef = exp_poly(-clamp(gates[H + k], 20.0f));
@@ -272,6 +272,71 @@ static void cell(const int32_t *acc, const int32_t *offset, const float *scale, 
         c[k] = cn;
         h[k] = (1.0f - ec) / ((1.0f + eo) * (1.0f + ec));
     }
+}
+
+#ifdef HAVE_X86
+/* cell_portable's arithmetic, 16 units at a time, operation for operation (so the same bits):
+ * min/max for the clamps, the same magic-number rounding, mul and add kept apart. */
+static VNNI inline __m512 clamp16(__m512 x, float bound) {
+    return _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-bound)), _mm512_set1_ps(bound));
+}
+
+static VNNI inline __m512 neg16(__m512 x) {
+    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int32_t)0x80000000)));
+}
+
+static VNNI inline __m512 exp_poly16(__m512 x) {
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    x = clamp16(x, 87.0f);
+    __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), magic), magic);
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(-2.12194440e-4f)));
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r), _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+static VNNI inline __m512 gate16(const int32_t *acc, const int32_t *offset, const float *scale, const float *add) {
+    __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(acc), _mm512_loadu_si512(offset)));
+    return _mm512_add_ps(_mm512_mul_ps(v, _mm512_loadu_ps(scale)), _mm512_loadu_ps(add));
+}
+
+static VNNI void cell_avx512(const int32_t *acc, const int32_t *offset, const float *scale, const float *add,
+                             float *h, float *c, int H) {
+    const __m512 one = _mm512_set1_ps(1.0f), minus_two = _mm512_set1_ps(-2.0f);
+    for (int k = 0; k < H; k += 16) {
+        __m512 ei = exp_poly16(neg16(clamp16(gate16(acc + k, offset + k, scale + k, add + k), 20.0f)));
+        __m512 ef = exp_poly16(neg16(clamp16(gate16(acc + H + k, offset + H + k, scale + H + k, add + H + k), 20.0f)));
+        __m512 eg = exp_poly16(_mm512_mul_ps(
+            minus_two, clamp16(gate16(acc + 2 * H + k, offset + 2 * H + k, scale + 2 * H + k, add + 2 * H + k), 10.0f)));
+        __m512 eo = exp_poly16(neg16(clamp16(
+            gate16(acc + 3 * H + k, offset + 3 * H + k, scale + 3 * H + k, add + 3 * H + k), 20.0f)));
+        __m512 gi = _mm512_mul_ps(_mm512_add_ps(one, eg), _mm512_add_ps(one, ei)), fd = _mm512_add_ps(one, ef);
+        __m512 cn = _mm512_div_ps(
+            _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(c + k), gi), _mm512_mul_ps(_mm512_sub_ps(one, eg), fd)),
+            _mm512_mul_ps(fd, gi));
+        __m512 ec = exp_poly16(_mm512_mul_ps(minus_two, clamp16(cn, 10.0f)));
+        _mm512_storeu_ps(c + k, cn);
+        _mm512_storeu_ps(h + k, _mm512_div_ps(_mm512_sub_ps(one, ec),
+                                              _mm512_mul_ps(_mm512_add_ps(one, eo), _mm512_add_ps(one, ec))));
+    }
+}
+#endif
+
+static void cell(const Model *m, const int32_t *acc, int layer, const float *add, float *gates, float *h, float *c) {
+#ifdef HAVE_X86
+    if (m->kernel == 1) {
+        cell_avx512(acc, m->offset[layer], m->scale[layer], add, h, c, m->hidden);
+        return;
+    }
+#endif
+    cell_portable(acc, m->offset[layer], m->scale[layer], add, gates, h, c, m->hidden);
 }
 
 /* logits = head_b + sum over k of head_t[k] * h[k], in that order (both versions round alike). */
@@ -285,35 +350,54 @@ static void head_portable(const float *head_t, const float *head_b, const float 
 }
 
 #ifdef HAVE_X86
-/* The same sums with 64 logits held in registers across k (mul then add: no FMA, as above). */
-static VNNI void head_avx512(const float *head_t, const float *head_b, const float *h, int H, int V, float *logits) {
+/* The same sums for four rows at once, 64 logits of each held in registers across k, so each
+ * weight load serves four rows (mul then add: no FMA, as above). A group of fewer rows repeats
+ * its last row. */
+static VNNI void head_avx512(const float *head_t, const float *head_b, const float *const h[4], int H, int V,
+                             float *const logits[4]) {
     for (int v0 = 0; v0 < V; v0 += 64) {
         __mmask16 mask[4];
-        __m512 acc[4];
+        __m512 acc[4][4];
         for (int j = 0; j < 4; j++) {
             int left = V - v0 - 16 * j;
             mask[j] = left >= 16 ? 0xFFFF : (left <= 0 ? 0 : (__mmask16)((1u << left) - 1));
-            acc[j] = _mm512_maskz_loadu_ps(mask[j], head_b + v0 + 16 * j);
+            for (int r = 0; r < 4; r++) acc[r][j] = _mm512_maskz_loadu_ps(mask[j], head_b + v0 + 16 * j);
         }
         for (int k = 0; k < H; k++) {
-            __m512 x = _mm512_set1_ps(h[k]);
             const float *w = head_t + (size_t)k * V + v0;
-            for (int j = 0; j < 4; j++)
-                acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_maskz_loadu_ps(mask[j], w + 16 * j), x));
+            __m512 wj[4];
+            for (int j = 0; j < 4; j++) wj[j] = _mm512_maskz_loadu_ps(mask[j], w + 16 * j);
+            for (int r = 0; r < 4; r++) {
+                __m512 x = _mm512_set1_ps(h[r][k]);
+                for (int j = 0; j < 4; j++) acc[r][j] = _mm512_add_ps(acc[r][j], _mm512_mul_ps(wj[j], x));
+            }
         }
-        for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(logits + v0 + 16 * j, mask[j], acc[j]);
+        for (int r = 0; r < 4; r++)
+            for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(logits[r] + v0 + 16 * j, mask[j], acc[r][j]);
     }
 }
 #endif
 
-static void head(const Model *m, const float *h, float *logits) {
+/* The head for the na rows listed: logits of row rows[a] from its last layer's h. */
+static void heads(const Model *m, int n, const int32_t *rows, int na, const float *h, float *logits) {
+    int H = m->hidden, V = m->vocab;
+    const float *last = h + (size_t)(m->layers - 1) * n * H;
+    for (int a = 0; a < na; a += 4) {
+        const float *hs[4];
+        float *out[4];
+        for (int r = 0; r < 4; r++) {
+            int row = rows[a + r < na ? a + r : na - 1];
+            hs[r] = last + (size_t)row * H;
+            out[r] = logits + (size_t)row * V;
+        }
 #ifdef HAVE_X86
-    if (m->kernel == 1) {
-        head_avx512(m->head_t, m->head_b, h, m->hidden, m->vocab, logits);
-        return;
-    }
+        if (m->kernel == 1) {
+            head_avx512(m->head_t, m->head_b, hs, H, V, out);
+            continue;
+        }
 #endif
-    head_portable(m->head_t, m->head_b, h, m->hidden, m->vocab, logits);
+        for (int r = 0; r < 4 && a + r < na; r++) head_portable(m->head_t, m->head_b, hs[r], H, V, out[r]);
+    }
 }
 
 typedef struct {
@@ -342,7 +426,7 @@ static void scratch_free(Scratch *s) {
  * character ids[a] for rows[a]. */
 static void step_rows(const Model *m, int n, const int32_t *rows, int na, const int64_t *ids, float *h, float *c,
                       float *logits, Scratch *s, int with_head) {
-    int H = m->hidden, V = m->vocab;
+    int H = m->hidden;
     for (int l = 0; l < m->layers; l++) {
         int K = l == 0 ? H : 2 * H;
         for (int a = 0; a < na; a++) {
@@ -357,11 +441,10 @@ static void step_rows(const Model *m, int n, const int32_t *rows, int na, const 
         for (int a = 0; a < na; a++) {
             const float *add = l == 0 ? m->table0 + (size_t)ids[a] * 4 * H : m->bias[l];
             size_t at = ((size_t)l * n + rows[a]) * H;
-            cell(s->acc + (size_t)a * 4 * H, m->offset[l], m->scale[l], add, s->gates, h + at, c + at, H);
+            cell(m, s->acc + (size_t)a * 4 * H, l, add, s->gates, h + at, c + at);
         }
     }
-    for (int a = 0; a < na && with_head; a++)
-        head(m, h + ((size_t)(m->layers - 1) * n + rows[a]) * H, logits + (size_t)rows[a] * V);
+    if (with_head) heads(m, n, rows, na, h, logits);
 }
 
 /* One step for all n rows: ids (n) -> logits (n, V); h and c updated in place. 0 on success. */
@@ -452,12 +535,13 @@ typedef struct {
 
 static void run_job(Job *j, Team *team) {
     const Model *m = j->m;
-    int V = m->vocab, H = m->hidden, count = j->r1 - j->r0;
+    int V = m->vocab, count = j->r1 - j->r0;
     Scratch s;
     int32_t *rows = malloc((size_t)count * sizeof(int32_t)), *order = malloc((size_t)2 * V * sizeof(int32_t));
+    int32_t *ending_rows = malloc((size_t)count * sizeof(int32_t));
     int64_t *ids = malloc((size_t)count * sizeof(int64_t));
     float *work = malloc((size_t)2 * V * sizeof(float));
-    if (!(scratch_init(&s, m, count) && rows && order && ids && work)) {
+    if (!(scratch_init(&s, m, count) && rows && order && ids && work && ending_rows)) {
         j->failed = 1;
     } else {
         s.team = team;
@@ -471,9 +555,10 @@ static void run_job(Job *j, Team *team) {
                 }
             if (na == 0) break;
             step_rows(m, j->n, rows, na, ids, j->h, j->c, j->logits, &s, 0);
+            int ending = 0; /* rows whose prompt ends here: their logits are needed */
             for (int a = 0; a < na; a++)
-                if (t == j->prompt_len[rows[a]] - 1)
-                    head(m, j->h + ((size_t)(m->layers - 1) * j->n + rows[a]) * H, j->logits + (size_t)rows[a] * V);
+                if (t == j->prompt_len[rows[a]] - 1) ending_rows[ending++] = rows[a];
+            heads(m, j->n, ending_rows, ending, j->h, j->logits);
         }
         int na = count;
         for (int a = 0; a < count; a++) {
@@ -503,6 +588,7 @@ static void run_job(Job *j, Team *team) {
     }
     scratch_free(&s);
     free(rows);
+    free(ending_rows);
     free(order);
     free(ids);
     free(work);
