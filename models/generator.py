@@ -57,11 +57,13 @@ class Generator:
         self.model = model.to(self.device)
         self.vocab = vocab
         self.checkpoint = checkpoint
-        self._step = FastStepper(model, precision, self.device)
-        self._native = None
-        if (precision in ("auto", "int8") and self.device.type == "cpu" and native_kernel() == "vnni"
-                and native_supports(model)):
-            self._native = NativeLSTM(model, "vnni")
+        native = (precision in ("auto", "int8") and self.device.type == "cpu" and native_kernel() == "vnni"
+                  and native_supports(model))
+        self._native = NativeLSTM(model, "vnni") if native else None
+        # With the native kernel, auto's torch step (batches above NATIVE_MAX_BATCH, long stop
+        # strings) keeps fp32 weights only: fbgemm's int8 copies would cost memory for batches the
+        # bot never makes.
+        self._step = FastStepper(model, "fp32" if native and precision == "auto" else precision, self.device)
         # An empty prompt is burned in on this: a few whole lines of training text saved in the
         # checkpoint (so the state is one the model knows at a line start), else a bare newline.
         if start_context is None and checkpoint is not None:
