@@ -28,6 +28,14 @@ RUN if [ -n "$TORCH_WHEELS" ]; then \
     fi \
     && rm -rf /tmp/torch-wheels
 
+# A C compiler for the native int8 LSTM that setup.py builds (models/csrc); only the build stage
+# has it. Without it the install would go on without the kernel and generation would take the
+# slower torch path.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+
 # The other dependencies, from pyproject.toml alone: a change to the code does not reinstall them.
 # [project].dependencies (torch's pin is already satisfied) and the build backend [build-system].requires.
 WORKDIR /src
@@ -38,9 +46,11 @@ RUN python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); p
 
 # The project itself. .dockerignore keeps out the virtualenv, runs, data, tests and any .env.
 # No build isolation: the backend is installed above; no index is needed for this step.
+# -P: import the installed package (with the built kernel), not the source tree in /src.
 COPY . .
 RUN pip install --no-cache-dir --no-build-isolation --no-deps . \
     && pip check \
+    && python -P -c "from models.native_lstm import native_kernel; assert native_kernel(), 'no native kernel'" \
     && python -c "import torch; assert not torch.cuda.is_available() and torch.__version__.endswith('+cpu')"
 
 # ---- runtime: the virtualenv on a clean slim image, run as a non-root user ----

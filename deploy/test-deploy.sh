@@ -168,6 +168,10 @@ one_offs() {
     out=$(compose run --rm --no-deps bot rnnbot --help) || die "rnnbot --help failed in the image"
     grep -q "serve" <<<"$out" || die "rnnbot --help printed no 'serve' command"
     log "one-offs: rnnbot --help: ok"
+    out=$(compose run --rm --no-deps bot python -c \
+        'from models.native_lstm import native_kernel; print(native_kernel())') || die "the image cannot load models.native_lstm"
+    [ "$out" != None ] || die "the image has no native int8 LSTM (setup.py did not build it)"
+    log "one-offs: native int8 LSTM in the image: $out kernel"
     # starts db (and sandbox) first: bot depends on them being healthy
     out=$(compose run --rm bot rnnbot db upgrade 2>&1) || { echo "$out" >&2; die "rnnbot db upgrade failed"; }
     grep -q "(head)" <<<"$out" || { echo "$out" >&2; die "rnnbot db upgrade did not reach (head)"; }
