@@ -135,9 +135,15 @@ class NativeLSTM:
             if s.dtype != torch.float32 or not s.is_contiguous() or tuple(s.shape) != (self.layers, batch, self.hidden):
                 raise ValueError(f"state must be contiguous float32 ({self.layers}, {batch}, {self.hidden})")
 
+    def _check_ids(self, ids: torch.Tensor) -> None:
+        # the kernel indexes its table with them: an id out of range would read past it
+        if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= self.vocab):
+            raise ValueError(f"character ids must be in [0, {self.vocab})")
+
     def step(self, ids: torch.Tensor, state: State) -> torch.Tensor:
         """ids (B,) -> logits (B, V); the state's h and c (contiguous float32) are updated in place."""
         ids = ids.to(torch.int64).contiguous()
+        self._check_ids(ids)
         self._check_state(state, len(ids))
         logits = torch.empty(len(ids), self.vocab)
         if _library().lstm_int8_step(self._ref, len(ids), _ptr(ids), _ptr(state[0]), _ptr(state[1]), _ptr(logits)):
@@ -154,12 +160,16 @@ class NativeLSTM:
         shared out among `threads` threads.
         -> ids (n, T) (row i valid up to lengths[i]), lengths, stopped."""
         n, T = noise.shape[0], noise.shape[1]
-        if len(prompts) != n or not all(prompts) or len(limits) != n or max(limits) > T:
+        if noise.dim() != 3 or noise.shape[2] != self.vocab:
+            raise ValueError(f"noise must be (rows, steps, {self.vocab})")
+        if len(prompts) != n or not all(prompts) or len(limits) != n or min(limits, default=1) < 1 \
+                or max(limits, default=0) > T:
             raise ValueError("one non-empty prompt and one limit (at most T) per row of noise")
         P = max(len(p) for p in prompts)
         prompt = torch.zeros(n, P, dtype=torch.int64)
         for row, ids in enumerate(prompts):
             prompt[row, : len(ids)] = torch.tensor(ids)
+        self._check_ids(prompt)
         prompt_len = torch.tensor([len(p) for p in prompts], dtype=torch.int32)
         h, c = self.init_state(n)
         noise = noise.float().contiguous()

@@ -127,11 +127,24 @@ def test_generate_samples_stops_and_limits_by_the_torch_paths_rules(trained, top
     assert all(length <= limit for length, limit in zip(lengths, limits))
 
 
-def test_generate_refuses_rows_without_a_prompt(trained):
+def test_bad_input_is_refused_before_the_kernel_reads_it(trained):
     native = NativeLSTM(trained.build_model().eval())
-    noise = torch.zeros(2, 5, len(trained.vocab))
+    V = len(trained.vocab)
+    noise, one, hot = torch.zeros(2, 5, V), torch.ones(2), torch.ones(2, dtype=torch.bool)
     with pytest.raises(ValueError, match="non-empty prompt"):
-        native.generate([[1], []], noise, torch.ones(2), torch.ones(2, dtype=torch.bool), None, None, [], [5, 5])
+        native.generate([[1], []], noise, one, hot, None, None, [], [5, 5])
+    with pytest.raises(ValueError, match="non-empty prompt"):
+        native.generate([[1], [2]], noise, one, hot, None, None, [], [5, 6])  # a limit beyond the noise
+    with pytest.raises(ValueError, match=r"ids must be in \[0"):
+        native.generate([[1], [V]], noise, one, hot, None, None, [], [5, 5])
+    with pytest.raises(ValueError, match="noise must be"):
+        native.generate([[1], [2]], torch.zeros(2, 5, V + 1), one, hot, None, None, [], [5, 5])
+    state = native.init_state(1)
+    with pytest.raises(ValueError, match=r"ids must be in \[0"):
+        native.step(torch.tensor([-1]), state)
+    with pytest.raises(ValueError, match="state must be"):
+        native.step(torch.tensor([1]), native.init_state(2))
+    assert torch.equal(state[0], torch.zeros_like(state[0]))  # nothing was written
 
 
 @vnni
