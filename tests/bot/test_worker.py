@@ -7,6 +7,7 @@ import pytest
 
 from bot.worker import GenerationWorker, ModelStore, QueueFull
 from models.generator import Generator
+from models.native_lstm import native_kernel
 
 
 @pytest.fixture
@@ -30,7 +31,13 @@ async def test_concurrent_requests_are_batched_and_match_direct_calls(store):
         assert r.text == direct.complete([p], max_chars=20 + i, temperature=0.7, seed=100 + i)[0].text
 
 
-async def test_event_loop_stays_responsive_while_generating(store):
+# One long completion on each route: the torch step (fp32) and, where it runs, the native kernel
+# (auto), which releases the GIL for the whole completion and is fast enough on this small model
+# that it needs a far longer one to keep the ticker busy for a few ticks.
+@pytest.mark.parametrize("precision,chars", [("fp32", 2000), ("auto", 200_000)])
+async def test_event_loop_stays_responsive_while_generating(trained_run, precision, chars):
+    store = ModelStore({"tiny": str(trained_run / "best.safetensors")}, default="tiny", precision=precision)
+    assert store.get(None).uses_native(1) == (precision == "auto" and native_kernel() == "vnni")
     worker = GenerationWorker(store, batch_wait_s=0.0)
     worker.start()
     ticks = 0
@@ -43,11 +50,11 @@ async def test_event_loop_stays_responsive_while_generating(store):
 
     tick_task = asyncio.create_task(ticker())
     try:
-        result = await worker.complete("the", max_chars=2000, temperature=1.0)
+        result = await worker.complete("the", max_chars=chars, temperature=1.0)
     finally:
         tick_task.cancel()
         worker.stop()
-    assert len(result.text) == 2000
+    assert len(result.text) == chars
     assert ticks >= 3  # the loop kept running while the model worked in its thread
 
 
