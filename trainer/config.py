@@ -24,15 +24,15 @@ class TrainConfig:
     cell: str = opt("lstm", "recurrent cell", choices=("lstm", "gru", "rnn"), aliases=("--model",))
     layers: int = opt(2, "stacked recurrent layers")
     hidden: int = opt(256, "units per layer")
-    embedding: int = opt(0, "embedding width (0 = same as --hidden)")
+    embedding: int = opt(64, "embedding width (0 = same as --hidden)")
     dropout: float = opt(0.0, "dropout between layers and before the head")
     init_from: str | None = opt(None, "fine-tune: start from this checkpoint (or run directory) with its "
                                       "weights, vocabulary and architecture; fresh optimizer and schedule")
     # optimisation
     seq_len: int = opt(64, "characters per truncated-BPTT window")
     batch_size: int = opt(32, "parallel streams (hidden state carried between batches)")
-    lr: float = opt(3e-3, "peak learning rate (AdamW)")
-    min_lr_ratio: float = opt(0.1, "final learning rate as a fraction of --lr")
+    lr: float = opt(4e-3, "peak learning rate (AdamW)")
+    min_lr_ratio: float = opt(0.01, "final learning rate as a fraction of --lr")
     schedule: str = opt("cosine", "learning-rate decay after warm-up", choices=("cosine", "step"))
     warmup_steps: int = opt(50, "linear warm-up steps")
     weight_decay: float = opt(0.01, "AdamW weight decay (matrices only)")
