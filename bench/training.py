@@ -6,8 +6,8 @@ sequence length and sizes: the training loop a first PyTorch char-RNN has. The p
 CPU has native bf16, fp32 elsewhere).
 
     python bench/training.py [--hidden 512 --layers 2 --embedding 0 --batch-size 64 --seq-len 128]
-                             [--project-batch-size B] [--steps 20 --rounds 3] [--threads N] [--clock cpu]
-                             [--bf16] [--quality-minutes M]
+                             [--project-batch-size B --project-lr LR] [--steps 20 --rounds 3]
+                             [--threads N] [--clock cpu] [--bf16] [--quality-minutes M]
 
 Both networks have the same sizes: `--embedding 0` (the default here, unlike `rnnbot train`'s 64)
 gives both an embedding as wide as the hidden layer. `--project-batch-size` runs rnnbot's step on
@@ -29,7 +29,6 @@ import argparse
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -41,6 +40,7 @@ from bench.timing import add_timing_args, apply_timing_args, clock
 from models.precision import bf16_supported
 from trainer.config import TrainConfig
 from trainer.corpora import load_corpus
+from trainer.data import StreamBatcher
 from trainer.evaluate import estimate_loss
 from trainer.train import Trainer
 
@@ -127,14 +127,15 @@ def train_for(step, batcher, seconds: float) -> int:
     return steps
 
 
-def build(base_cfg: TrainConfig, cfg: TrainConfig, corpus) -> tuple[Trainer, Trainer, Baseline]:
-    """rnnbot's trainer (cfg), the baseline's batches (base_cfg) and the baseline: the same network sizes."""
+def build(cfg: TrainConfig, base_batch: int, base_lr: float, corpus) -> tuple[Trainer, Baseline, StreamBatcher]:
+    """rnnbot's trainer (cfg), the baseline of the same sizes, and the baseline's batches of
+    `base_batch` streams over the same training text."""
     project = Trainer(cfg, corpus)
     project.model.train()
     for group in project.optimizer.param_groups:
         group["lr"] = cfg.lr
-    base_trainer = Trainer(base_cfg, corpus)
-    return project, base_trainer, Baseline(base_trainer, base_cfg.lr, base_cfg.grad_clip)
+    baseline = Baseline(project, base_lr, cfg.grad_clip)
+    return project, baseline, project.dist.batcher(project.train_ids, base_batch, cfg.seq_len)
 
 
 def main() -> None:
@@ -156,18 +157,17 @@ def main() -> None:
     if (args.project_batch_size or args.batch_size) % args.batch_size:
         parser.error("--project-batch-size must be a multiple of --batch-size")
     apply_timing_args(args)
-    base_cfg = TrainConfig(corpus="kjv", hidden=args.hidden, layers=args.layers, embedding=args.embedding,
-                           batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
-                           run_dir="/tmp/rnnbot-bench-training")
-    cfg = replace(base_cfg, batch_size=args.project_batch_size or args.batch_size, lr=args.project_lr or args.lr)
+    cfg = TrainConfig(corpus="kjv", hidden=args.hidden, layers=args.layers, embedding=args.embedding,
+                      batch_size=args.project_batch_size or args.batch_size, seq_len=args.seq_len,
+                      lr=args.project_lr or args.lr, run_dir="/tmp/rnnbot-bench-training")
     corpus = load_corpus("kjv")
-    project, base_trainer, baseline = build(base_cfg, cfg, corpus)
+    project, baseline, base_batcher = build(cfg, args.batch_size, args.lr, corpus)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, project precision {project.precision}")
 
     # The same characters for both: the project's batches are the baseline's, stacked.
     per = cfg.batch_size // args.batch_size
-    base_batches = [base_trainer.batcher.next()[:2] for _ in range(args.steps * per)]
+    base_batches = [base_batcher.next()[:2] for _ in range(args.steps * per)]
     batches = [tuple(torch.cat(part) for part in zip(*base_batches[i:i + per]))
                for i in range(0, len(base_batches), per)]
     base_chars, chars = args.batch_size * args.seq_len, cfg.batch_size * args.seq_len
@@ -200,20 +200,20 @@ def main() -> None:
     flops = training_flops(args.batch_size, args.seq_len, args.hidden, embedding, args.layers, vocab)
     print(f"one training step: {flops / 1e9:.1f} GFLOP in its products (forward + backward)")
     best_fp32 = max(rates[(n, torch.float32)] for n in shapes)
-    for name, rate in (("baseline", b), ("rnnbot", o)):
-        achieved = flops * rate / base_chars / 1e9  # FLOPs per character do not depend on the batch
-        print(f"  {name}: {achieved:.1f} GFLOP/s = {100 * achieved / best:.0f}% of the best product rate "
+    achieved = {name: flops * rate / base_chars / 1e9  # FLOPs per character do not depend on the batch
+                for name, rate in (("baseline", b), ("rnnbot", o))}
+    for name, gflops in achieved.items():
+        print(f"  {name}: {gflops:.1f} GFLOP/s = {100 * gflops / best:.0f}% of the best product rate "
               f"({best:.1f} GFLOP/s, {str(best_dt).replace('torch.', '')}), "
-              f"{100 * achieved / best_fp32:.0f}% of the best fp32 rate ({best_fp32:.1f})")
+              f"{100 * gflops / best_fp32:.0f}% of the best fp32 rate ({best_fp32:.1f})")
     # The most any path could gain: every product at the best rate measured, nothing else costing time.
-    print(f"ceiling: a step at the best product rate would be {best / (flops * b / base_chars / 1e9):.2f}x "
-          f"the baseline")
+    print(f"ceiling: a step at the best product rate would be {best / achieved['baseline']:.2f}x the baseline")
 
     if args.quality_minutes:
         seconds = args.quality_minutes * 60
         val = project.val_ids
-        fresh, base_batches_trainer, base_model = build(base_cfg, cfg, corpus)
-        n_base = train_for(base_model.train_step, base_batches_trainer.batcher, seconds)
+        fresh, base_model, fresh_base_batcher = build(cfg, args.batch_size, args.lr, corpus)
+        n_base = train_for(base_model.train_step, fresh_base_batcher, seconds)
         base_val = estimate_loss(base_model.model, val)
         n_ours = train_for(fresh.train_step, fresh.batcher, seconds)
         ours_val = estimate_loss(fresh.model, val, autocast=fresh.autocast)

@@ -2,10 +2,10 @@
 
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from bench.training import build
 from trainer.config import TrainConfig
@@ -21,14 +21,15 @@ def n_params(module) -> int:
 @pytest.mark.parametrize("embedding", [0, 16])
 def test_the_baseline_has_the_projects_network_sizes(tmp_path, periodic_corpus, embedding):
     # rnnbot train's default embedding (64) is not the baseline's: the benchmark must set it for both.
-    base_cfg = TrainConfig(corpus=str(periodic_corpus), hidden=32, layers=2, embedding=embedding, batch_size=4,
-                           seq_len=16, run_dir=str(tmp_path / "run"))
-    corpus = load_corpus(str(periodic_corpus))
-    project, base_trainer, baseline = build(base_cfg, replace(base_cfg, batch_size=8), corpus)
+    cfg = TrainConfig(corpus=str(periodic_corpus), hidden=32, layers=2, embedding=embedding, batch_size=8,
+                      seq_len=16, run_dir=str(tmp_path / "run"))
+    project, baseline, base_batcher = build(cfg, 4, 1e-3, load_corpus(str(periodic_corpus)))
     assert project.model.config.embedding_dim == (embedding or 32)
     assert n_params(baseline.model) == n_params(project.model)
     assert sorted(p.shape for p in baseline.model.parameters()) == sorted(p.shape for p in project.model.parameters())
-    assert (project.cfg.batch_size, base_trainer.cfg.batch_size) == (8, 4)
+    x, _, _ = base_batcher.next()
+    assert x.shape == (4, 16) and project.batcher.next()[0].shape == (8, 16)
+    assert torch.equal(x[0], project.train_ids[:16])  # the baseline reads the project's training text
 
 
 @pytest.mark.slow
